@@ -1,0 +1,1 @@
+"""WireGuard backends: one small file each, all behind `base.Backend`."""

@@ -1,0 +1,85 @@
+"""Types shared by the sans-IO core, the IO shell and the backends.
+
+Nothing here touches the system. The core computes a `DesiredState`; a backend reconciles the
+WireGuard interface and the routes to it and reports `PeerStats` back.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Optional
+
+
+class PathKind(str, enum.Enum):
+    """How a peer is reached. Same strings in status JSON, Ansible facts and the picture."""
+
+    STATIC = "static"  # a public node with a configured endpoint (or the link to one)
+    LAN = "lan"  # direct, on a local address of the peer
+    NAT = "nat"  # direct, hole-punched through NAT
+    GATEWAY = "gateway"  # through another node
+    NONE = "none"  # not reachable (yet)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str  # an IPv4 address (the core only deals with resolved addresses)
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Endpoint":
+        host, _, port = text.rpartition(":")
+        return cls(host, int(port))
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """What one WireGuard peer should look like."""
+
+    public_key: str  # base64
+    endpoint: Optional[Endpoint]  # None: let the peer initiate
+    allowed_ips: tuple[IPv4Network, ...]
+    keepalive: int = 0  # persistent keepalive seconds, 0 = off
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """The whole interface configuration the core wants, apart from the private key."""
+
+    peers: tuple[PeerSpec, ...] = ()
+    routes: tuple[IPv4Network, ...] = ()  # routes via the WireGuard interface
+    forwarding: bool = False  # this node relays for others (a gateway)
+
+
+@dataclass(frozen=True)
+class PeerStats:
+    """What the backend reads back for one peer."""
+
+    public_key: str
+    endpoint: Optional[Endpoint] = None
+    last_handshake: float = 0.0  # unix time, 0 = never
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class InterfaceSettings:
+    name: str
+    address: IPv4Interface  # wgIp with the mesh prefix
+    listen_port: int
+    private_key: str = field(repr=False)  # base64; never logged
+
+
+__all__ = [
+    "PathKind",
+    "Endpoint",
+    "PeerSpec",
+    "DesiredState",
+    "PeerStats",
+    "InterfaceSettings",
+    "IPv4Address",
+]
