@@ -1,4 +1,4 @@
-"""The interface every WireGuard backend implements.
+"""The interface every WireGuard backend implements, and what backends read back.
 
 A backend owns one WireGuard interface and the routes through it. The IO shell calls it from
 the asyncio loop (methods may block briefly; they talk to netlink or a local control socket).
@@ -7,17 +7,59 @@ the asyncio loop (methods may block briefly; they talk to netlink or a local con
 from __future__ import annotations
 
 import abc
-from ipaddress import IPv4Interface
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv4Network, IPv6Network
 
-from ..core.model import DesiredState, InterfaceSettings, PeerStats
+from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerStats
+
+# An adopted interface may carry IPv6 AllowedIPs.
+IPNetwork = IPv4Network | IPv6Network
 
 
 class BackendError(Exception):
     """A backend could not do what was asked (message is user-facing)."""
 
 
+@dataclass(frozen=True)
+class PeerState:
+    """One peer as WireGuard reports it: configuration plus counters."""
+
+    public_key: str  # base64
+    endpoint: Endpoint | None = None
+    allowed_ips: frozenset[IPNetwork] = frozenset()
+    keepalive: int = 0
+    last_handshake: float = 0.0  # unix time, 0 = never
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+    def stats(self) -> PeerStats:
+        return PeerStats(
+            public_key=self.public_key,
+            endpoint=self.endpoint,
+            last_handshake=self.last_handshake,
+            rx_bytes=self.rx_bytes,
+            tx_bytes=self.tx_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A whole WireGuard device as read back (UAPI `get=1` or the kernel's netlink dump)."""
+
+    private_key: str = field(
+        default="", repr=False
+    )  # base64, "" if unset; never logged
+    listen_port: int = 0
+    peers: dict[str, PeerState] = field(default_factory=dict)  # by base64 public key
+
+
 class Backend(abc.ABC):
     name: str = "base"
+    ifname: str = ""
+    # Valid after `up()`: what the interface really uses. For `existing` these are read back
+    # from the interface, so they may differ from the settings the agent passed in.
+    public_key: str = ""
+    listen_port: int = 0
 
     @abc.abstractmethod
     def up(self, settings: InterfaceSettings) -> None:
@@ -44,5 +86,3 @@ class Backend(abc.ABC):
         from .netlink import local_addresses
 
         return local_addresses(exclude=self.ifname)
-
-    ifname: str = ""

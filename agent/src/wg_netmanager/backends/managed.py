@@ -1,0 +1,77 @@
+"""What every backend that configures peers does the same way, whatever the control channel.
+
+A `DeviceControl` reads and writes one WireGuard device: the UAPI socket (wireguard-go,
+boringtun) or generic netlink (kernel). The backend subclasses only differ in how the
+interface comes to exist and goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from ..core.model import DesiredState, InterfaceSettings, PeerStats
+from . import netlink
+from .base import Backend, BackendError, DeviceState
+from .keys import public_key
+from .reconcile import PeerOp, reconcile
+
+log = logging.getLogger(__name__)
+
+
+class DeviceControl(Protocol):
+    def get(self) -> DeviceState: ...
+
+    def set_device(
+        self, private_key: str | None = None, listen_port: int | None = None
+    ) -> None: ...
+
+    def apply_ops(self, ops: list[PeerOp]) -> None: ...
+
+
+class ManagedBackend(Backend):
+    control: DeviceControl
+
+    def _set_key_and_port(self, settings: InterfaceSettings) -> None:
+        """Write key and port only if they differ: rewriting the port rebinds the socket."""
+        state = self.control.get()
+        key = (
+            settings.private_key if state.private_key != settings.private_key else None
+        )
+        port = (
+            settings.listen_port if state.listen_port != settings.listen_port else None
+        )
+        if key is not None or port is not None:
+            self.control.set_device(private_key=key, listen_port=port)
+        try:
+            self.public_key = public_key(settings.private_key)
+        except ValueError as exc:
+            raise BackendError(f"private key for {self.ifname}: {exc}") from None
+        self.listen_port = settings.listen_port
+
+    def _address_and_up(
+        self, settings: InterfaceSettings, exclusive: bool = True
+    ) -> None:
+        netlink.set_address(self.ifname, settings.address, exclusive=exclusive)
+        netlink.set_link_up(self.ifname)
+
+    def apply(self, desired: DesiredState) -> None:
+        state = self.control.get()
+        try:
+            ops = reconcile(state.peers, desired.peers)
+        except ValueError as exc:
+            raise BackendError(f"{self.ifname}: {exc}") from None
+        if ops:
+            log.info("%s: %d peer change(s)", self.ifname, len(ops))
+            self.control.apply_ops(ops)
+        netlink.sync_routes(self.ifname, set(desired.routes))
+        netlink.set_forwarding(self.ifname, desired.forwarding)
+
+    def stats(self) -> dict[str, PeerStats]:
+        return {key: peer.stats() for key, peer in self.control.get().peers.items()}
+
+    def _remove_routes(self) -> None:
+        try:
+            netlink.sync_routes(self.ifname, set())
+        except BackendError as exc:
+            log.warning("%s", exc)

@@ -1,0 +1,231 @@
+"""Addresses, links, routes and forwarding through pyroute2 (no `ip` subprocesses).
+
+Everything acts on the network namespace of the calling process (the agent runs inside the
+node's namespace), including /proc/sys/net, which is per namespace.
+
+Interface address: the wgIp gets the mesh prefix (10.1.1.1/24), not /32. The connected /24
+route then sends every mesh address into WireGuard, even one the core has no /32 route for
+yet, so mesh traffic fails closed (WireGuard drops it) instead of leaking to the default
+route. The per-peer /32 routes the core asks for are redundant inside the subnet but harmless,
+and the same code path serves routes outside it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from ipaddress import IPv4Interface, IPv4Network
+from pathlib import Path
+from socket import AF_INET
+from typing import Any
+
+from pyroute2 import IPRoute  # type: ignore[import-untyped]
+from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
+from .base import BackendError
+
+log = logging.getLogger(__name__)
+
+# Routes we install carry this protocol number, so a restarted agent finds exactly its own
+# routes and never touches anyone else's. Unassigned in iproute2's rt_protos.
+RTPROT_WG_NETMANAGER = 158
+MAIN_TABLE = 254
+SCOPE_LINK = 253
+SCOPE_NOWHERE = 255  # in a delete request: match any scope (what `ip route del` sends)
+SCOPE_UNIVERSE = 0
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+
+PROC_IPV4 = Path("/proc/sys/net/ipv4")
+
+
+@contextmanager
+def _iproute() -> Iterator[Any]:
+    ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def link_index(ipr: Any, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def _require_index(ipr: Any, ifname: str) -> int:
+    idx = link_index(ipr, ifname)
+    if idx is None:
+        raise BackendError(f"interface {ifname} does not exist")
+    return idx
+
+
+def link_exists(ifname: str) -> bool:
+    with _iproute() as ipr:
+        return link_index(ipr, ifname) is not None
+
+
+def local_addresses(exclude: str) -> list[IPv4Interface]:
+    """Global-scope IPv4 addresses of up, non-loopback interfaces other than `exclude`."""
+    with _iproute() as ipr:
+        usable = {}
+        for link in ipr.get_links():
+            flags = link["flags"]
+            name = link.get_attr("IFLA_IFNAME")
+            if flags & IFF_UP and not flags & IFF_LOOPBACK and name != exclude:
+                usable[link["index"]] = name
+        result = []
+        for msg in ipr.get_addr(family=AF_INET):
+            if msg["index"] in usable and msg["scope"] == SCOPE_UNIVERSE:
+                result.append(
+                    IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+                )
+        return result
+
+
+def set_address(ifname: str, address: IPv4Interface, exclusive: bool = True) -> None:
+    """Give `ifname` this IPv4 address; with `exclusive`, remove its other IPv4 addresses."""
+    with _iproute() as ipr:
+        idx = _require_index(ipr, ifname)
+        present = False
+        for msg in ipr.get_addr(family=AF_INET, index=idx):
+            have = IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+            if have == address:
+                present = True
+            elif exclusive:
+                log.info("removing old address %s from %s", have, ifname)
+                ipr.addr(
+                    "del",
+                    index=idx,
+                    address=str(have.ip),
+                    prefixlen=have.network.prefixlen,
+                )
+        if not present:
+            ipr.addr(
+                "add",
+                index=idx,
+                address=str(address.ip),
+                prefixlen=address.network.prefixlen,
+            )
+
+
+def set_link_up(ifname: str, up: bool = True) -> None:
+    with _iproute() as ipr:
+        ipr.link("set", index=_require_index(ipr, ifname), state="up" if up else "down")
+
+
+def delete_link(ifname: str) -> None:
+    with _iproute() as ipr:
+        idx = link_index(ipr, ifname)
+        if idx is not None:
+            ipr.link("del", index=idx)
+
+
+def create_link(ifname: str, kind: str) -> None:
+    with _iproute() as ipr:
+        try:
+            ipr.link("add", ifname=ifname, kind=kind)
+        except NetlinkError as exc:
+            raise BackendError(
+                f"cannot create {kind} interface {ifname}: {exc.args[-1]}"
+            ) from None
+
+
+def our_routes(ifname: str) -> set[IPv4Network]:
+    with _iproute() as ipr:
+        idx = link_index(ipr, ifname)
+        if idx is None:
+            return set()
+        return _our_routes(ipr, idx)
+
+
+def _our_routes(ipr: Any, idx: int) -> set[IPv4Network]:
+    routes = set()
+    for msg in ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
+        if msg["proto"] == RTPROT_WG_NETMANAGER and msg.get_attr("RTA_OIF") == idx:
+            routes.add(
+                IPv4Network(f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}")
+            )
+    return routes
+
+
+def sync_routes(
+    ifname: str, wanted: set[IPv4Network]
+) -> tuple[set[IPv4Network], set[IPv4Network]]:
+    """Make our routes via `ifname` exactly `wanted`; returns (added, removed)."""
+    with _iproute() as ipr:
+        idx = link_index(ipr, ifname)
+        if idx is None:
+            if wanted:
+                raise BackendError(f"interface {ifname} does not exist")
+            return set(), set()
+        have = _our_routes(ipr, idx)
+        added, removed = set(), set()
+        for net in sorted(have - wanted):
+            try:
+                ipr.route(
+                    "del",
+                    dst=str(net),
+                    oif=idx,
+                    proto=RTPROT_WG_NETMANAGER,
+                    scope=SCOPE_NOWHERE,
+                    table=MAIN_TABLE,
+                )
+                removed.add(net)
+            except NetlinkError as exc:
+                if exc.code != errno.ESRCH:
+                    raise BackendError(
+                        f"cannot remove route {net} via {ifname}: {exc.args[-1]}"
+                    ) from None
+        for net in sorted(wanted - have):
+            try:
+                ipr.route(
+                    "add",
+                    dst=str(net),
+                    oif=idx,
+                    proto=RTPROT_WG_NETMANAGER,
+                    scope=SCOPE_LINK,
+                    table=MAIN_TABLE,
+                )
+                added.add(net)
+            except NetlinkError as exc:
+                if exc.code == errno.EEXIST:
+                    # Someone else's route with the same key: leave it, it is not ours to replace.
+                    log.debug("route %s exists and is not ours; leaving it", net)
+                    continue
+                raise BackendError(
+                    f"cannot add route {net} via {ifname}: {exc.args[-1]}"
+                ) from None
+        if added or removed:
+            log.info(
+                "routes via %s: +%s -%s",
+                ifname,
+                sorted(map(str, added)),
+                sorted(map(str, removed)),
+            )
+        return added, removed
+
+
+def _write_sysctl(path: Path, value: str) -> None:
+    try:
+        if path.read_text().strip() != value:
+            path.write_text(value + "\n")
+    except OSError as exc:
+        raise BackendError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def set_forwarding(ifname: str, on: bool) -> None:
+    """Let packets received on `ifname` be forwarded (a gateway relays wg -> wg).
+
+    IPv4 checks the forwarding flag of the *input* interface only, so the per-interface
+    flag is enough for relaying between peers. We deliberately leave the global
+    net.ipv4.ip_forward alone: writing it rewrites every interface's flag, and turning it off
+    would break a host that routes for other reasons.
+    """
+    _write_sysctl(PROC_IPV4 / "conf" / ifname / "forwarding", "1" if on else "0")
+
+
+def forwarding(ifname: str) -> bool:
+    return (PROC_IPV4 / "conf" / ifname / "forwarding").read_text().strip() == "1"
