@@ -1,0 +1,237 @@
+"""Control messages: typed, versioned (by the wire header), JSON-encoded bodies with limits.
+
+Decoding never trusts the sender: every field is type- and range-checked and a violation is a
+`Drop("malformed")`, never an exception that escapes to the agent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any, Optional, Union
+
+from .model import Endpoint
+from .wire import MAX_BODY, Drop
+
+MAX_LOCALS = 16
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class MsgType(enum.IntEnum):
+    HELLO = 1  # node -> static node, every heartbeat interval: who I am, what I know
+    HELLO_ACK = 2  # static node -> node: who I am, my table version
+    TABLE = 3  # static node -> node: one chunk of the node table
+    PROBE = 4  # node -> node on a candidate address: are you there?
+    PROBE_ACK = 5  # answer to PROBE
+    LEAVE = 6  # node -> static nodes: I am shutting down
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What the mesh knows of one node."""
+
+    name: str
+    wg_ip: IPv4Address
+    public_key: str = field(repr=False)
+    wg_port: int
+    admin_port: int
+    locals: tuple[IPv4Interface, ...] = ()
+    static: bool = False
+    endpoint: Optional[Endpoint] = None  # static: configured; else as observed by a static node
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.name,
+            "ip": str(self.wg_ip),
+            "k": self.public_key,
+            "wp": self.wg_port,
+            "ap": self.admin_port,
+            "l": [str(a) for a in self.locals],
+            "s": self.static,
+            "ep": str(self.endpoint) if self.endpoint else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: Any) -> "NodeInfo":
+        if not isinstance(d, dict):
+            raise Drop("malformed")
+        locals_ = d.get("l", [])
+        if not isinstance(locals_, list) or len(locals_) > MAX_LOCALS:
+            raise Drop("malformed")
+        ep = d.get("ep")
+        return cls(
+            name=_name(d.get("n")),
+            wg_ip=_ip(d.get("ip")),
+            public_key=_key(d.get("k")),
+            wg_port=_port(d.get("wp")),
+            admin_port=_port(d.get("ap")),
+            locals=tuple(_iface(a) for a in locals_),
+            static=_bool(d.get("s", False)),
+            endpoint=_endpoint(ep) if ep is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Hello:
+    node: NodeInfo
+    table_version: int  # the version of the receiver's table the sender holds (0: none)
+
+
+@dataclass(frozen=True)
+class HelloAck:
+    node: NodeInfo
+    table_version: int
+
+
+@dataclass(frozen=True)
+class TableChunk:
+    version: int
+    index: int
+    count: int
+    entries: tuple[NodeInfo, ...]
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    public_key: str = field(repr=False)
+    nonce: int
+    ack: bool = False
+
+
+@dataclass(frozen=True)
+class Leave:
+    name: str
+    public_key: str = field(repr=False)
+
+
+Message = Union[Hello, HelloAck, TableChunk, Probe, Leave]
+
+
+def encode(msg: Message) -> tuple[int, bytes]:
+    """Return (message type, body bytes)."""
+    if isinstance(msg, Hello):
+        t, d = MsgType.HELLO, {"node": msg.node.to_json(), "tv": msg.table_version}
+    elif isinstance(msg, HelloAck):
+        t, d = MsgType.HELLO_ACK, {"node": msg.node.to_json(), "tv": msg.table_version}
+    elif isinstance(msg, TableChunk):
+        t = MsgType.TABLE
+        d = {"v": msg.version, "i": msg.index, "c": msg.count, "e": [e.to_json() for e in msg.entries]}
+    elif isinstance(msg, Probe):
+        t = MsgType.PROBE_ACK if msg.ack else MsgType.PROBE
+        d = {"n": msg.name, "k": msg.public_key, "x": msg.nonce}
+    elif isinstance(msg, Leave):
+        t, d = MsgType.LEAVE, {"n": msg.name, "k": msg.public_key}
+    else:  # pragma: no cover - programming error
+        raise TypeError(msg)
+    return int(t), json.dumps(d, separators=(",", ":")).encode()
+
+
+def decode(msg_type: int, body: bytes) -> Message:
+    try:
+        d = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Drop("malformed") from None
+    if not isinstance(d, dict):
+        raise Drop("malformed")
+    try:
+        t = MsgType(msg_type)
+    except ValueError:
+        raise Drop("malformed") from None
+    if t in (MsgType.HELLO, MsgType.HELLO_ACK):
+        cls = Hello if t == MsgType.HELLO else HelloAck
+        return cls(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")))
+    if t == MsgType.TABLE:
+        entries = d.get("e")
+        if not isinstance(entries, list):
+            raise Drop("malformed")
+        count, index = _uint(d.get("c")), _uint(d.get("i"))
+        if not 0 < count <= 10000 or index >= count:
+            raise Drop("malformed")
+        return TableChunk(_uint(d.get("v")), index, count, tuple(NodeInfo.from_json(e) for e in entries))
+    if t in (MsgType.PROBE, MsgType.PROBE_ACK):
+        return Probe(_name(d.get("n")), _key(d.get("k")), _uint(d.get("x")), t == MsgType.PROBE_ACK)
+    return Leave(_name(d.get("n")), _key(d.get("k")))
+
+
+def chunk_table(version: int, entries: list[NodeInfo]) -> list[TableChunk]:
+    """Split a table into chunks that each fit one datagram."""
+    chunks: list[list[NodeInfo]] = [[]]
+    size = 64  # envelope of a chunk body
+    for e in entries:
+        n = len(json.dumps(e.to_json(), separators=(",", ":"))) + 1
+        if chunks[-1] and size + n > MAX_BODY:
+            chunks.append([])
+            size = 64
+        chunks[-1].append(e)
+        size += n
+    return [TableChunk(version, i, len(chunks), tuple(c)) for i, c in enumerate(chunks)]
+
+
+# --- field checks -------------------------------------------------------------------------
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str) or not NAME_RE.match(v):
+        raise Drop("malformed")
+    return v
+
+
+def _key(v: Any) -> str:
+    if not isinstance(v, str) or len(v) != 44:
+        raise Drop("malformed")
+    try:
+        if len(base64.b64decode(v, validate=True)) != 32:
+            raise Drop("malformed")
+    except binascii.Error:
+        raise Drop("malformed") from None
+    return v
+
+
+def _ip(v: Any) -> IPv4Address:
+    try:
+        return IPv4Address(v)
+    except ValueError:
+        raise Drop("malformed") from None
+
+
+def _iface(v: Any) -> IPv4Interface:
+    if not isinstance(v, str):
+        raise Drop("malformed")
+    try:
+        return IPv4Interface(v)
+    except ValueError:
+        raise Drop("malformed") from None
+
+
+def _port(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 65536:
+        raise Drop("malformed")
+    return v
+
+
+def _uint(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**63:
+        raise Drop("malformed")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise Drop("malformed")
+    return v
+
+
+def _endpoint(v: Any) -> Endpoint:
+    if not isinstance(v, str):
+        raise Drop("malformed")
+    host, _, port = v.rpartition(":")
+    try:
+        return Endpoint(str(IPv4Address(host)), _port(int(port)))
+    except ValueError:
+        raise Drop("malformed") from None

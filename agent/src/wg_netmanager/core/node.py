@@ -1,0 +1,337 @@
+"""The node state machine: one per agent, sans-IO.
+
+Inputs: datagrams (with their source), ticks, WireGuard stats, local addresses, resolved
+addresses of static nodes; time is always an argument. Outputs: datagrams to send, the desired
+WireGuard/route state, and a status document. The asyncio shell (io/daemon.py) and the
+simulator (tests/sim) drive the very same object.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any, Optional
+
+from . import messages as m
+from .hub import Hub
+from .messages import NodeInfo
+from .model import DesiredState, Endpoint, PathKind, PeerSpec, PeerStats
+from .paths import DirectPath, Timing
+from .wire import Codec, Drop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StaticNode:
+    name: str
+    wg_ip: IPv4Address
+    host: str  # as configured: an IP or a DNS name (resolved by the shell)
+    wg_port: int
+    admin_port: int
+
+
+@dataclass(frozen=True)
+class Params:
+    name: str
+    wg_ip: IPv4Address
+    subnet: IPv4Network
+    public_key: str = field(repr=False)
+    wg_port: int
+    admin_port: int
+    statics: tuple[StaticNode, ...]
+    heartbeat: float = 1.0
+    hub_timeout: float = 3.5  # a static node that has not answered this long is gone
+    member_timeout: float = 3.5  # a node that has not said HELLO this long is gone
+    static_keepalive: int = 1
+    timing: Timing = Timing()
+
+    @property
+    def is_static(self) -> bool:
+        return any(s.name == self.name for s in self.statics)
+
+
+@dataclass
+class HubLink:
+    """This node's view of one static node (as a client)."""
+
+    cfg: StaticNode
+    address: Optional[str] = None  # resolved IPv4 of cfg.host
+    info: Optional[NodeInfo] = None
+    session: int = 0
+    last_ack: float = -1e9
+    version: int = 0  # version of its table we hold
+    table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
+    pending: dict[int, m.TableChunk] = field(default_factory=dict)
+    pending_version: int = 0
+
+    def alive(self, now: float, timeout: float) -> bool:
+        return now - self.last_ack <= timeout
+
+
+class Node:
+    def __init__(self, params: Params, shared_key: bytes, now: float, rng: random.Random) -> None:
+        self.p = params
+        self.rng = rng
+        self.codec = Codec(shared_key, rng.getrandbits(64))
+        self.drops: Counter[str] = Counter({r: 0 for r in ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")})
+        self.locals: list[IPv4Interface] = []
+        self.links = {s.name: HubLink(s) for s in params.statics if s.name != params.name}
+        for link in self.links.values():
+            try:
+                link.address = str(IPv4Address(link.cfg.host))
+            except ValueError:
+                pass  # a DNS name: the shell resolves it
+        me = self._me()
+        self.hub = Hub(me, params.subnet, {s.name: s.wg_ip for s in params.statics}, params.member_timeout) if params.is_static else None
+        self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
+        self.stats: dict[str, PeerStats] = {}
+        self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
+        self.out: list[tuple[bytes, Endpoint]] = []
+        self.next_heartbeat = now
+        self.started = now
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def set_locals(self, addrs: list[IPv4Interface]) -> None:
+        addrs = sorted(a for a in addrs if a.ip not in self.p.subnet)
+        if addrs != self.locals:
+            self.locals = addrs
+            if self.hub:
+                self.hub.me = self._me()
+            self.next_heartbeat = 0.0  # tell the static nodes at once (roaming)
+
+    def set_static_address(self, name: str, address: Optional[str]) -> None:
+        link = self.links.get(name)
+        if link is not None:
+            link.address = address
+
+    def set_stats(self, stats: dict[str, PeerStats]) -> None:
+        self.stats = stats
+        if self.hub:
+            for key, st in stats.items():
+                self.hub.observed(key, st.endpoint)
+
+    def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
+        try:
+            opened = self.codec.open(data, now)
+            msg = m.decode(opened.msg_type, opened.body)
+            self._handle(now, msg, opened.session, src)
+        except Drop as d:
+            self.drops[d.reason] += 1
+            log.debug("dropped datagram from %s: %s", src, d.reason)
+
+    def tick(self, now: float) -> None:
+        if self.hub:
+            for info in self.hub.expire(now):
+                self.paths.pop(info.public_key, None)
+            self.hub.commit()
+        if now >= self.next_heartbeat:
+            self.next_heartbeat = now + self.p.heartbeat
+            hello = m.Hello(self._me(), 0)
+            for link in self.links.values():
+                if link.address:
+                    self._send(m.Hello(hello.node, link.version), Endpoint(link.address, link.cfg.admin_port), now)
+        self._merge_view(now)
+        self._drive_paths(now)
+
+    def leave(self, now: float) -> None:
+        for link in self.links.values():
+            if link.address:
+                self._send(m.Leave(self.p.name, self.p.public_key), Endpoint(link.address, link.cfg.admin_port), now)
+
+    # --- outputs ----------------------------------------------------------------------------
+
+    def take_outgoing(self) -> list[tuple[bytes, Endpoint]]:
+        out, self.out = self.out, []
+        return out
+
+    def routes_and_paths(self, now: float) -> dict[str, tuple[PathKind, Optional[str]]]:
+        """For every node in view: (path kind, gateway public key or None)."""
+        result: dict[str, tuple[PathKind, Optional[str]]] = {}
+        for key, info in self.view.items():
+            result[key] = self._path_to(key, info, now)
+        return result
+
+    def desired(self, now: float) -> DesiredState:
+        routes = self.routes_and_paths(now)
+        allowed: dict[str, list[IPv4Network]] = {k: [] for k in self.view}
+        for key, (kind, gw) in routes.items():
+            target = gw if kind == PathKind.GATEWAY else key
+            if kind != PathKind.NONE and target in allowed:
+                allowed[target].append(IPv4Network(f"{self.view[key].wg_ip}/32"))
+        peers = []
+        for key, info in sorted(self.view.items(), key=lambda kv: kv[1].name):
+            endpoint, keepalive = None, 0
+            if info.static:
+                endpoint, keepalive = self._static_endpoint(info), self.p.static_keepalive
+            elif key in self.paths:
+                path = self.paths[key]
+                endpoint, keepalive = path.wg_endpoint(), path.wg_keepalive()
+            peers.append(PeerSpec(key, endpoint, tuple(sorted(allowed[key])), keepalive))
+        dests = sorted(IPv4Network(f"{self.view[k].wg_ip}/32") for k, (kind, _) in routes.items() if kind != PathKind.NONE)
+        return DesiredState(tuple(peers), tuple(dests), forwarding=self.p.is_static)
+
+    def status(self, now: float) -> dict[str, Any]:
+        routes = self.routes_and_paths(now)
+        peers = []
+        for key, info in sorted(self.view.items(), key=lambda kv: kv[1].name):
+            kind, gw = routes[key]
+            st = self.stats.get(key)
+            peers.append(
+                {
+                    "name": info.name,
+                    "wgIp": str(info.wg_ip),
+                    "publicKey": key,
+                    "path": kind.value,
+                    "gateway": self.view[gw].name if gw and gw in self.view else None,
+                    "endpoint": str(st.endpoint) if st and st.endpoint else None,
+                    "lastHandshake": st.last_handshake if st else 0.0,
+                    "rxBytes": st.rx_bytes if st else 0,
+                    "txBytes": st.tx_bytes if st else 0,
+                }
+            )
+        return {
+            "name": self.p.name,
+            "wgIp": str(self.p.wg_ip),
+            "publicKey": self.p.public_key,
+            "static": self.p.is_static,
+            "converged": bool(peers) and all(p["path"] != "none" for p in peers),
+            "drops": dict(self.drops),
+            "peers": peers,
+        }
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _me(self) -> NodeInfo:
+        endpoint = None
+        for s in self.p.statics:
+            if s.name == self.p.name:
+                try:
+                    endpoint = Endpoint(str(IPv4Address(s.host)), s.wg_port)
+                except ValueError:
+                    endpoint = None
+        return NodeInfo(
+            self.p.name, self.p.wg_ip, self.p.public_key, self.p.wg_port, self.p.admin_port,
+            tuple(self.locals[: m.MAX_LOCALS]), self.p.is_static, endpoint,
+        )
+
+    def _send(self, msg: m.Message, dst: Endpoint, now: float) -> None:
+        t, body = m.encode(msg)
+        self.out.append((self.codec.seal(t, body, now), dst))
+
+    def _handle(self, now: float, msg: m.Message, session: int, src: Endpoint) -> None:
+        if isinstance(msg, m.Hello):
+            if self.hub is None:
+                raise Drop("rejected")  # only static nodes serve tables
+            why = self.hub.check_claim(msg.node)
+            if why:
+                log.warning("rejected node %s from %s: %s", msg.node.name, src, why)
+                raise Drop("rejected")
+            self.hub.hello(msg.node, now)
+            self.hub.commit()
+            self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
+            if msg.table_version != self.hub.version:
+                for chunk in self.hub.chunks():
+                    self._send(chunk, src, now)
+        elif isinstance(msg, m.HelloAck):
+            link = self._link_for(msg.node)
+            if link is None:
+                raise Drop("rejected")
+            if link.info is not None and link.info.public_key != msg.node.public_key and link.alive(now, self.p.hub_timeout):
+                raise Drop("rejected")
+            link.info, link.session, link.last_ack = msg.node, session, now
+        elif isinstance(msg, m.TableChunk):
+            link = next((lk for lk in self.links.values() if lk.session == session), None)
+            if link is None:
+                raise Drop("rejected")
+            if msg.version != link.pending_version:
+                link.pending, link.pending_version = {}, msg.version
+            link.pending[msg.index] = msg
+            if len(link.pending) == msg.count and all(c.count == msg.count for c in link.pending.values()):
+                link.table = {e.public_key: e for i in range(msg.count) for e in link.pending[i].entries}
+                link.version, link.pending = msg.version, {}
+        elif isinstance(msg, m.Probe):
+            if msg.ack:
+                path = self.paths.get(msg.public_key)
+                if path is not None and path.nonce == msg.nonce:
+                    path.probe_answered(src)
+            else:
+                self._send(m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True), src, now)
+        elif isinstance(msg, m.Leave):
+            if self.hub is not None:
+                member = self.hub.members.get(msg.public_key)
+                if member and member.info.name == msg.name:
+                    log.info("node %s left", msg.name)
+                    self.hub.leave(msg.public_key)
+
+    def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
+        link = self.links.get(info.name)
+        return link if link is not None and link.cfg.wg_ip == info.wg_ip else None
+
+    def _merge_view(self, now: float) -> None:
+        view: dict[str, NodeInfo] = {}
+        taken_ips = {self.p.wg_ip}
+        taken_names = {self.p.name}
+        sources: list[NodeInfo] = []
+        if self.hub:
+            sources += [mm.info for mm in self.hub.members.values()]
+        for name in sorted(self.links):
+            link = self.links[name]
+            if link.alive(now, self.p.hub_timeout) and link.info:
+                sources.append(replace(link.info, static=True, endpoint=self._static_endpoint(link.info)))
+                sources += list(link.table.values())
+        for info in sources:
+            if info.public_key == self.p.public_key or info.public_key in view:
+                continue
+            if info.wg_ip not in self.p.subnet or info.wg_ip in taken_ips or info.name in taken_names:
+                continue
+            view[info.public_key] = info
+            taken_ips.add(info.wg_ip)
+            taken_names.add(info.name)
+        for key in list(self.paths):
+            if key not in view:
+                del self.paths[key]
+            elif view[key] != self.paths[key].peer:
+                old, new = self.paths[key].peer, view[key]
+                self.paths[key].peer = new
+                if (old.endpoint, old.locals) != (new.endpoint, new.locals) and not self.paths[key].is_up:
+                    self.paths[key].retry_at = now  # new addresses: try again at once
+        self.view = view
+
+    def _drive_paths(self, now: float) -> None:
+        for key, info in self.view.items():
+            if info.static or self.p.is_static:
+                continue
+            path = self.paths.get(key)
+            if path is None:
+                path = self.paths[key] = DirectPath(info, self.p.timing)
+            path.update(now, self.stats.get(key))
+            if path.wants_retry(now):
+                path.start(now, self.rng.getrandbits(48), self.stats.get(key), self.locals)
+            for dst in path.due_probes(now):
+                self._send(m.Probe(self.p.name, self.p.public_key, path.nonce), dst, now)
+
+    def _static_endpoint(self, info: NodeInfo) -> Optional[Endpoint]:
+        link = self.links.get(info.name)
+        if link is None or link.address is None:
+            return info.endpoint
+        return Endpoint(link.address, link.cfg.wg_port)
+
+    def _path_to(self, key: str, info: NodeInfo, now: float) -> tuple[PathKind, Optional[str]]:
+        if info.static:
+            link = self.links.get(info.name)
+            return (PathKind.STATIC, None) if link and link.alive(now, self.p.hub_timeout) else (PathKind.NONE, None)
+        if self.hub and key in self.hub.members:
+            return PathKind.STATIC, None
+        path = self.paths.get(key)
+        if path is not None and path.is_up:
+            return path.kind, None
+        for name in sorted(self.links):
+            link = self.links[name]
+            if link.info and link.alive(now, self.p.hub_timeout) and key in link.table and link.info.public_key in self.view:
+                return PathKind.GATEWAY, link.info.public_key
+        return PathKind.NONE, None

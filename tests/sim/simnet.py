@@ -1,0 +1,269 @@
+"""A deterministic simulated network for the sans-IO core: hosts, NAT routers, WireGuard.
+
+Hosts are public or behind a NAT router. Routers behave like the lab's home routers
+(port-restricted cone: one public port per internal socket, inbound only from addresses the
+socket has sent to) or are symmetric (a new public port per destination). WireGuard is
+modelled at the level the core observes: handshakes (initiation + response through the NATs,
+retried every 5 s), keepalives, roaming of endpoints, counters, and AllowedIPs-based
+forwarding for the reachability check.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Optional
+
+from wg_netmanager.core.model import DesiredState, Endpoint, PeerStats
+from wg_netmanager.core.node import Node, Params, StaticNode
+
+SUBNET = IPv4Network("10.1.0.0/16")
+WG_PORT, ADMIN_PORT = 50000, 50001
+REKEY_TIMEOUT = 5.0
+
+
+@dataclass
+class Nat:
+    public_ip: str
+    symmetric: bool = False
+    next_port: int = 20000
+    out: dict[tuple, int] = field(default_factory=dict)  # (priv ip, port[, dst]) -> public port
+    back: dict[int, tuple[str, int]] = field(default_factory=dict)  # public port -> (priv ip, port)
+    allowed: set[tuple[int, str, int]] = field(default_factory=set)  # (public port, remote ip, port)
+
+
+@dataclass
+class WgPeer:
+    endpoint: Optional[Endpoint] = None
+    allowed: tuple[IPv4Network, ...] = ()
+    keepalive: int = 0
+    last_handshake: float = 0.0
+    session: bool = False
+    next_send: float = 0.0
+    rx: int = 0
+    tx: int = 0
+
+
+@dataclass
+class Host:
+    name: str
+    ip: str  # its own address (private when behind a NAT)
+    nat: Optional[Nat]
+    node: Node
+    key: str
+    wg: dict[str, WgPeer] = field(default_factory=dict)
+    firewall: bool = False  # drops unsolicited inbound (alpha)
+    fw_allowed: set[tuple[int, str, int]] = field(default_factory=set)
+    alive: bool = True
+
+
+class SimNet:
+    def __init__(self, seed: int = 1, latency: float = 0.005) -> None:
+        self.rng = random.Random(seed)
+        self.now = 1_700_000_000.0
+        self.latency = latency
+        self.hosts: dict[str, Host] = {}
+        self.by_ip: dict[str, Host] = {}
+        self.nats: dict[str, Nat] = {}
+        self.queue: list[tuple[float, int, str, Endpoint, Endpoint, bytes]] = []
+        self.seq = 0
+        self.statics: list[StaticNode] = []
+        self.shared = bytes(self.rng.getrandbits(8) for _ in range(32))
+        self.admin_packets = 0
+
+    # --- building ---------------------------------------------------------------------------
+
+    def add_nat(self, public_ip: str, symmetric: bool = False) -> Nat:
+        nat = Nat(public_ip, symmetric)
+        self.nats[public_ip] = nat
+        return nat
+
+    def add_static(self, name: str, ip: str, wg_ip: str) -> None:
+        self.statics.append(StaticNode(name, IPv4Address(wg_ip), ip, WG_PORT, ADMIN_PORT))
+
+    def add_host(self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False) -> Host:
+        key = _fake_key(name)
+        params = Params(name, IPv4Address(wg_ip), SUBNET, key, WG_PORT, ADMIN_PORT, tuple(self.statics))
+        node = Node(params, self.shared, self.now, random.Random(self.rng.getrandbits(32)))
+        prefix = 24
+        node.set_locals([IPv4Interface(f"{ip}/{prefix}")])
+        host = Host(name, ip, nat, node, key, firewall=firewall)
+        self.hosts[name] = host
+        self.by_ip[ip] = host
+        return host
+
+    # --- packets ----------------------------------------------------------------------------
+
+    def _translate_out(self, host: Host, sport: int, dst: Endpoint) -> Optional[Endpoint]:
+        """Source address as seen on the internet, recording what the NAT/firewall lets back."""
+        if host.nat is None:
+            if host.firewall:
+                host.fw_allowed.add((sport, dst.host, dst.port))
+            return Endpoint(host.ip, sport)
+        nat = host.nat
+        dst_host = self.by_ip.get(dst.host)
+        if dst_host is not None and dst_host.nat is nat:
+            return Endpoint(host.ip, sport)  # same LAN
+        if dst_host is not None and dst_host.nat is not None:
+            return None  # another LAN's private address: not routed
+        key = (host.ip, sport, dst.host, dst.port) if nat.symmetric else (host.ip, sport)
+        if key not in nat.out:
+            port = nat.next_port + (self.rng.randrange(1, 50) if nat.symmetric else 1)
+            nat.next_port = port
+            nat.out[key] = port
+            nat.back[port] = (host.ip, sport)
+        port = nat.out[key]
+        nat.allowed.add((port, dst.host, dst.port))
+        return Endpoint(nat.public_ip, port)
+
+    def send(self, host: Host, sport: int, dst: Endpoint, data: bytes) -> None:
+        if not host.alive:
+            return
+        src = self._translate_out(host, sport, dst)
+        if src is None:
+            return
+        self.seq += 1
+        heapq.heappush(self.queue, (self.now + self.latency, self.seq, host.name, src, dst, data))
+
+    def _arrive(self, sender: str, src: Endpoint, dst: Endpoint, data: bytes) -> None:
+        nat = self.nats.get(dst.host)
+        if nat is not None:
+            if (dst.port, src.host, src.port) not in nat.allowed:
+                return
+            ip, port = nat.back[dst.port]
+            target, dport = self.by_ip[ip], port
+        else:
+            target = self.by_ip.get(dst.host)
+            if target is None:
+                return
+            if target.nat is not None and self.hosts[sender].nat is not target.nat:
+                return
+            if target.firewall and (dst.port, src.host, src.port) not in target.fw_allowed:
+                return
+            dport = dst.port
+        if not target.alive:
+            return
+        if dport == ADMIN_PORT:
+            self.admin_packets += 1
+            target.node.datagram(self.now, data, src)
+        elif dport == WG_PORT:
+            self._wg_receive(target, src, data)
+
+    # --- WireGuard --------------------------------------------------------------------------
+
+    def _wg_receive(self, host: Host, src: Endpoint, data: bytes) -> None:
+        kind, sender_key = data[:1], data[1:].decode()
+        peer = host.wg.get(sender_key)
+        if peer is None:
+            return
+        peer.endpoint = src  # roaming: WireGuard follows the authenticated source
+        peer.rx += 32
+        if kind == b"I":
+            peer.session, peer.last_handshake = True, self.now
+            self.send(host, WG_PORT, src, b"R" + host.key.encode())
+        elif kind == b"R":
+            peer.session, peer.last_handshake = True, self.now
+
+    def _wg_timers(self, host: Host) -> None:
+        for key, peer in host.wg.items():
+            if peer.endpoint is None or self.now < peer.next_send:
+                continue
+            if peer.session and peer.keepalive:
+                self.send(host, WG_PORT, peer.endpoint, b"K" + host.key.encode())
+                peer.tx += 32
+                peer.next_send = self.now + peer.keepalive
+            elif not peer.session and (peer.keepalive or peer.allowed):
+                self.send(host, WG_PORT, peer.endpoint, b"I" + host.key.encode())
+                peer.next_send = self.now + REKEY_TIMEOUT
+            else:
+                peer.next_send = self.now + 1.0
+
+    def _apply(self, host: Host, desired: DesiredState) -> None:
+        wanted = {p.public_key: p for p in desired.peers}
+        for key in list(host.wg):
+            if key not in wanted:
+                del host.wg[key]
+        for key, spec in wanted.items():
+            peer = host.wg.setdefault(key, WgPeer())
+            if spec.endpoint is not None and spec.endpoint != peer.endpoint:
+                peer.endpoint, peer.next_send = spec.endpoint, self.now
+            if spec.keepalive and not peer.keepalive:
+                peer.next_send = self.now  # wireguard-go sends at once when keepalive is turned on
+            peer.keepalive, peer.allowed = spec.keepalive, spec.allowed_ips
+
+    def _stats(self, host: Host) -> dict[str, PeerStats]:
+        return {k: PeerStats(k, p.endpoint, p.last_handshake, p.rx, p.tx) for k, p in host.wg.items()}
+
+    # --- running ----------------------------------------------------------------------------
+
+    def step(self, dt: float = 0.1) -> None:
+        end = self.now + dt
+        for host in self.hosts.values():
+            if not host.alive:
+                continue
+            host.node.set_stats(self._stats(host))
+            host.node.tick(self.now)
+            for data, dst in host.node.take_outgoing():
+                self.send(host, ADMIN_PORT, dst, data)
+            self._apply(host, host.node.desired(self.now))
+            self._wg_timers(host)
+        while self.queue and self.queue[0][0] <= end:
+            t, _, sender, src, dst, data = heapq.heappop(self.queue)
+            self.now = max(self.now, t)
+            self._arrive(sender, src, dst, data)
+        self.now = end
+
+    def run_until(self, cond, timeout: float, dt: float = 0.1) -> float:
+        start = self.now
+        while self.now - start < timeout:
+            self.step(dt)
+            if cond():
+                return self.now - start
+        raise AssertionError(f"condition not met within {timeout} simulated seconds")
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def _peer_for(self, host: Host, ip: IPv4Address) -> Optional[str]:
+        for key, peer in host.wg.items():
+            if any(ip in net for net in peer.allowed):
+                return key
+        return None
+
+    def reachable(self, a: str, b: str) -> bool:
+        """Would a packet from a's wgIp reach b's wgIp (AllowedIPs, sessions, source checks)?"""
+        src_ip, dst_ip = self.hosts[a].node.p.wg_ip, self.hosts[b].node.p.wg_ip
+        host = self.hosts[a]
+        for _hop in range(3):
+            key = self._peer_for(host, dst_ip)
+            if key is None or not host.wg[key].session:
+                return False
+            nxt = next((h for h in self.hosts.values() if h.key == key and h.alive), None)
+            if nxt is None or host.key not in nxt.wg:
+                return False
+            if not nxt.wg[host.key].session or self._peer_for(nxt, src_ip) != host.key:
+                return False  # receiver's cryptokey routing drops the source
+            if nxt.name == b:
+                return True
+            host = nxt
+        return False
+
+    def all_reachable(self) -> bool:
+        names = [n for n, h in self.hosts.items() if h.alive]
+        return all(self.reachable(a, b) for a in names for b in names if a != b)
+
+    def unreachable_pairs(self) -> list[tuple[str, str]]:
+        names = [n for n, h in self.hosts.items() if h.alive]
+        return [(a, b) for a in names for b in names if a != b and not self.reachable(a, b)]
+
+    def path(self, a: str, b: str) -> str:
+        st = self.hosts[a].node.status(self.now)
+        return next((p["path"] for p in st["peers"] if p["name"] == b), "none")
+
+
+def _fake_key(name: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
