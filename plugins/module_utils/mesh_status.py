@@ -1,0 +1,109 @@
+# Copyright (c) 2026 wg_netmanager contributors
+# MIT License (see LICENSE or https://opensource.org/licenses/MIT)
+# SPDX-License-Identifier: MIT
+"""Read and summarise the agent's status document.
+
+The agent serves one JSON document on a Unix socket: a client connects and reads until EOF
+(see docs/INTERFACES.md). Reading is kept apart from summarising so the summary is testable
+from plain dicts.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import socket
+from typing import Any
+
+SOCKET_DIR = "/run/wg_netmanager"
+PATH_KINDS = ("static", "lan", "nat", "gateway", "none")
+_MAX_DOCUMENT = 4 * 1024 * 1024  # a mesh of thousands of peers stays far below this
+
+
+class StatusError(Exception):
+    """The status could not be read or is not a status document."""
+
+
+class AgentNotRunning(StatusError):
+    """Nothing listens on the status socket."""
+
+
+def socket_path(interface: str) -> str:
+    return f"{SOCKET_DIR}/{interface}.sock"
+
+
+def read_status(path: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Connect to the status socket at `path`, read until EOF, return the parsed document."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
+                raise AgentNotRunning(
+                    f"the wg_netmanager agent is not running: nothing listens on {path}"
+                ) from None
+            hint = " (run as root: become=true)" if exc.errno == errno.EACCES else ""
+            raise StatusError(f"cannot connect to {path}: {exc}{hint}") from None
+        chunks = []
+        size = 0
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:  # noqa: UP041 - an alias of TimeoutError only from 3.10
+                raise StatusError(
+                    f"no complete status from {path} within {timeout} s"
+                ) from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > _MAX_DOCUMENT:
+                raise StatusError(
+                    f"status from {path} is larger than {_MAX_DOCUMENT} bytes"
+                )
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    return parse_status(b"".join(chunks), path)
+
+
+def parse_status(data: bytes, source: str = "status") -> dict[str, Any]:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StatusError(f"{source}: not a JSON document ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("peers", []), list):
+        raise StatusError(
+            f"{source}: not a status document (expected an object with peers)"
+        )
+    return doc
+
+
+def paths_of(status: dict[str, Any]) -> dict[str, str]:
+    """Peer name -> path kind; entries without a name are skipped, unknown kinds kept."""
+    paths = {}
+    for peer in status.get("peers") or []:
+        if isinstance(peer, dict) and peer.get("name"):
+            paths[str(peer["name"])] = str(peer.get("path") or "none")
+    return paths
+
+
+def summarize(status: dict[str, Any]) -> dict[str, Any]:
+    """The top-level results of mesh_info: converged, peers, paths."""
+    paths = paths_of(status)
+    converged = status.get("converged")
+    if not isinstance(converged, bool):
+        # Older or partial documents: derive it the way the agent defines it.
+        converged = bool(paths) and all(kind != "none" for kind in paths.values())
+    return {
+        "running": True,
+        "converged": converged,
+        "peers": list(status.get("peers") or []),
+        "paths": paths,
+    }
+
+
+def not_running_facts() -> dict[str, Any]:
+    """The wg_mesh fact for a host whose agent is not running (so reports can show it)."""
+    return {"running": False, "converged": False, "peers": []}

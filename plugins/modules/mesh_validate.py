@@ -1,0 +1,224 @@
+#!/usr/bin/python
+# ruff: noqa: EXE001  (ansible-test wants a module shebang on a non-executable file)
+# Copyright (c) 2026 wg_netmanager contributors
+# MIT License (see LICENSE or https://opensource.org/licenses/MIT)
+# SPDX-License-Identifier: MIT
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mesh_validate
+short_description: Check a WireGuard mesh described by the inventory
+version_added: 0.1.0
+description:
+  - Checks the subnet and every node of a wg_netmanager mesh before anything is deployed,
+    and reports B(all) problems at once, each naming the inventory host and the variable.
+  - Checks that O(subnet) is an IPv4 CIDR; that each node has a C(wg_ip) inside the subnet
+    which is neither its network nor its broadcast address; that addresses, names, inventory
+    hosts and static endpoints are unique; that static endpoints are C(host-or-ip:port);
+    that admin ports are valid ports; and that at least one node has a static endpoint.
+  - On success returns the C(peers) mapping of C(net.yaml) (the static nodes) and the nodes
+    normalised (defaults filled in).
+  - Pure computation on the controller, meant for C(delegate_to=localhost) and
+    C(run_once=true). It never changes anything.
+author:
+  - wg_netmanager contributors
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same checks in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to diff.
+options:
+  subnet:
+    description:
+      - The mesh subnet, inventory variable C(wg_subnet), for example C(10.1.1.0/24).
+    type: str
+    required: true
+  nodes:
+    description:
+      - One entry per mesh host.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      host:
+        description:
+          - The inventory host name; used in messages.
+        type: str
+        required: true
+      name:
+        description:
+          - The node name in the mesh (inventory variable C(wg_name)).
+          - Defaults to O(nodes[].host).
+        type: str
+      wg_ip:
+        description:
+          - The node's address inside O(subnet) (inventory variable C(wg_ip)).
+          - Missing values are reported as a problem, not rejected by argument parsing,
+            so that every problem is listed at once.
+        type: str
+      static_endpoint:
+        description:
+          - C(host-or-ip:port) where others reach this node's WireGuard port (inventory
+            variable C(wg_static_endpoint)). Nodes with one are static peers.
+          - Host names are checked for syntax only; the agent resolves them.
+        type: str
+      admin_port:
+        description:
+          - The control (admin) UDP port (inventory variable C(wg_admin_port)).
+          - Defaults to the port of O(nodes[].static_endpoint) plus one for static nodes.
+          - Accepts an integer or a string of digits; anything else is reported as a problem.
+        type: raw
+      interface:
+        description:
+          - The WireGuard interface name (inventory variable C(wg_interface)).
+        type: str
+        default: wg0
+seealso:
+  - module: wg_netmanager.mesh.mesh_info
+notes:
+  - Does not resolve host names and opens no connection.
+"""
+
+EXAMPLES = r"""
+- name: Check the mesh described by the inventory group "mesh"
+  wg_netmanager.mesh.mesh_validate:
+    subnet: "{{ wg_subnet }}"
+    nodes: >-
+      {%- set nodes = [] -%}
+      {%- for h in groups['mesh'] -%}
+      {%-   set v = hostvars[h] -%}
+      {%-   set _ = nodes.append({'host': h, 'name': v.wg_name | default(h),
+              'wg_ip': v.wg_ip | default(none),
+              'static_endpoint': v.wg_static_endpoint | default(none),
+              'admin_port': v.wg_admin_port | default(none)}) -%}
+      {%- endfor -%}
+      {{ nodes }}
+  delegate_to: localhost
+  run_once: true
+
+- name: Check an explicit list of nodes and keep the static peers for net.yaml
+  wg_netmanager.mesh.mesh_validate:
+    subnet: 10.1.1.0/24
+    nodes:
+      - host: alpha
+        wg_ip: 10.1.1.1
+      - host: beta
+        wg_ip: 10.1.1.2
+        static_endpoint: beta.example.org:50000
+  delegate_to: localhost
+  run_once: true
+  register: mesh
+
+- name: Show the peers mapping of net.yaml
+  ansible.builtin.debug:
+    var: mesh.static_peers
+"""
+
+RETURN = r"""
+static_peers:
+  description:
+    - The C(peers) mapping of C(net.yaml) - static nodes by name.
+  returned: success
+  type: dict
+  sample:
+    beta:
+      endPoint: beta.example.org:50000
+      adminPort: 50001
+      wgIp: 10.1.1.2
+nodes:
+  description: The nodes, normalised, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The inventory host.
+      type: str
+      returned: always
+    name:
+      description: The node name (defaults to the host).
+      type: str
+      returned: always
+    wg_ip:
+      description: The node's mesh address.
+      type: str
+      returned: always
+    static_endpoint:
+      description: C(host:port) for static nodes, V(null) for the others.
+      type: str
+      returned: always
+    admin_port:
+      description: The admin port; for static nodes the default is filled in.
+      type: int
+      returned: always
+    interface:
+      description: The WireGuard interface name.
+      type: str
+      returned: always
+    static:
+      description: Whether the node has a static endpoint.
+      type: bool
+      returned: always
+  sample:
+    - host: alpha
+      name: alpha
+      wg_ip: 10.1.1.1
+      static_endpoint: null
+      admin_port: null
+      interface: wg0
+      static: false
+problems:
+  description: Every problem found, one line each, naming the host and the variable.
+  returned: failure
+  type: list
+  elements: str
+  sample:
+    - "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wg_netmanager.mesh.plugins.module_utils.mesh_validate import (
+    validate_mesh,
+)
+
+
+def main() -> None:
+    node_spec = {
+        "host": {"type": "str", "required": True},
+        "name": {"type": "str"},
+        "wg_ip": {"type": "str"},
+        "static_endpoint": {"type": "str"},
+        "admin_port": {"type": "raw"},
+        "interface": {"type": "str", "default": "wg0"},
+    }
+    module = AnsibleModule(
+        argument_spec={
+            "subnet": {"type": "str", "required": True},
+            "nodes": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": node_spec,
+            },
+        },
+        supports_check_mode=True,
+    )
+    result = validate_mesh(module.params["subnet"], module.params["nodes"])
+    problems = result["problems"]
+    if problems:
+        module.fail_json(
+            msg=f"{len(problems)} problem(s) in the mesh inventory: "
+            + "; ".join(problems),
+            problems=problems,
+        )
+    module.exit_json(
+        changed=False, static_peers=result["static_peers"], nodes=result["nodes"]
+    )
+
+
+if __name__ == "__main__":
+    main()

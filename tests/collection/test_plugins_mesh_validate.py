@@ -1,0 +1,257 @@
+"""module_utils/mesh_validate.py and the mesh_validate module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible_collections.wg_netmanager.mesh.plugins.module_utils import (
+    mesh_validate as mv,
+)
+
+SUBNET = "10.1.1.0/24"
+
+
+def node(host: str, ip: str | None, **extra: Any) -> dict[str, Any]:
+    return {"host": host, "wg_ip": ip, **extra}
+
+
+def good_nodes() -> list[dict[str, Any]]:
+    return [
+        node("alpha", "10.1.1.1"),
+        node("beta", "10.1.1.2", static_endpoint="198.51.100.2:50000"),
+        node(
+            "charlie",
+            "10.1.1.3",
+            static_endpoint="mesh.example.org:51820",
+            admin_port=6000,
+        ),
+    ]
+
+
+def problems(subnet: str, nodes: list[dict[str, Any]]) -> list[str]:
+    return mv.validate_mesh(subnet, nodes)["problems"]
+
+
+def test_valid_mesh_gives_static_peers_and_normalised_nodes() -> None:
+    result = mv.validate_mesh(SUBNET, good_nodes())
+    assert result["problems"] == []
+    assert result["static_peers"] == {
+        "beta": {
+            "endPoint": "198.51.100.2:50000",
+            "adminPort": 50001,
+            "wgIp": "10.1.1.2",
+        },
+        "charlie": {
+            "endPoint": "mesh.example.org:51820",
+            "adminPort": 6000,
+            "wgIp": "10.1.1.3",
+        },
+    }
+    alpha = result["nodes"][0]
+    assert alpha == {
+        "host": "alpha",
+        "name": "alpha",
+        "wg_ip": "10.1.1.1",
+        "static_endpoint": None,
+        "admin_port": None,
+        "interface": "wg0",
+        "static": False,
+    }
+
+
+def test_name_defaults_to_host_and_can_differ() -> None:
+    nodes = good_nodes()
+    nodes[1]["name"] = "gw1"
+    result = mv.validate_mesh(SUBNET, nodes)
+    assert list(result["static_peers"]) == ["gw1", "charlie"]
+    assert result["nodes"][1]["host"] == "beta"
+
+
+@pytest.mark.parametrize(
+    ("subnet", "expected"),
+    [
+        ("10.1.1.0", None),  # a single address is a /32: no room
+        ("nonsense", "wg_subnet 'nonsense' is not an IPv4 CIDR"),
+        (
+            "10.1.1.1/24",
+            "wg_subnet 10.1.1.1/24 has host bits set (did you mean 10.1.1.0/24?)",
+        ),
+        ("fd00::/64", "wg_subnet fd00::/64 is not IPv4"),
+        ("10.1.1.0/31", "wg_subnet 10.1.1.0/31 leaves no room for nodes"),
+        ("", "wg_subnet is missing"),
+    ],
+)
+def test_bad_subnet(subnet: str, expected: str | None) -> None:
+    found = problems(subnet, good_nodes())
+    assert any(
+        p.startswith(expected or "wg_subnet 10.1.1.0 leaves no room") for p in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        (None, "host charlie: wg_ip is missing"),
+        ("", "host charlie: wg_ip is missing"),
+        ("10.1.1", "host charlie: wg_ip '10.1.1' is not an IPv4 address"),
+        ("fd00::1", "host charlie: wg_ip 'fd00::1' is not an IPv4 address"),
+        ("10.9.9.9", "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24"),
+        (
+            "10.1.1.0",
+            "host charlie: wg_ip 10.1.1.0 is the network address of wg_subnet",
+        ),
+        (
+            "10.1.1.255",
+            "host charlie: wg_ip 10.1.1.255 is the broadcast address of wg_subnet",
+        ),
+    ],
+)
+def test_bad_wg_ip(ip: str | None, expected: str) -> None:
+    nodes = good_nodes()
+    nodes[2]["wg_ip"] = ip
+    found = problems(SUBNET, nodes)
+    assert len(found) == 1
+    assert found[0].startswith(expected)
+
+
+def test_duplicates_name_both_hosts() -> None:
+    nodes = good_nodes()
+    nodes[2]["wg_ip"] = "10.1.1.1"
+    nodes[1]["name"] = "alpha"
+    found = problems(SUBNET, nodes)
+    assert "host beta: wg_name alpha is also used by host alpha" in found
+    assert "host charlie: wg_ip 10.1.1.1 is also used by host alpha" in found
+
+
+def test_duplicate_endpoint_and_host() -> None:
+    nodes = good_nodes()
+    nodes.append(
+        node("beta", "10.1.1.4", name="beta2", static_endpoint="198.51.100.2:50000")
+    )
+    found = problems(SUBNET, nodes)
+    assert "host beta: inventory host beta is also used by host beta" in found
+    assert (
+        "host beta: wg_static_endpoint 198.51.100.2:50000 is also used by host beta"
+        in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("198.51.100.2", "is not host:port"),
+        (":50000", "is not host:port"),
+        ("198.51.100.2:0", "port is out of range 1-65535"),
+        ("198.51.100.2:70000", "port is out of range 1-65535"),
+        ("198.51.100.2:http", "port is not a port number"),
+        ("bad_host!:50000", "'bad_host!' is not a valid host name or IPv4"),
+        ("-lead.example.org:50000", "is not a valid host name"),
+        ("300.1.1.1:50000", "'300.1.1.1' is not a valid host name or IPv4"),
+        ("[fd00::1]:50000", "IPv6 endpoints are not supported"),
+    ],
+)
+def test_bad_endpoint(endpoint: str, expected: str) -> None:
+    nodes = good_nodes()
+    nodes[1]["static_endpoint"] = endpoint
+    found = problems(SUBNET, nodes)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"host beta: wg_static_endpoint {endpoint!r}")
+    assert expected in found[0]
+
+
+@pytest.mark.parametrize("good", ["gw.example.org.:1", "a-b.c:65535", "10.0.0.1:51820"])
+def test_good_endpoints(good: str) -> None:
+    nodes = good_nodes()
+    nodes[1]["static_endpoint"] = good
+    nodes[1]["admin_port"] = 2000
+    assert problems(SUBNET, nodes) == []
+
+
+@pytest.mark.parametrize(
+    ("port", "expected"),
+    [
+        ("abc", "host beta: wg_admin_port 'abc' is not a port number"),
+        (True, "host beta: wg_admin_port True is not a port number"),
+        (0, "host beta: wg_admin_port 0 is out of range 1-65535"),
+        ("65536", "host beta: wg_admin_port '65536' is out of range 1-65535"),
+        (50000, "host beta: wg_admin_port 50000 is the port of wg_static_endpoint"),
+    ],
+)
+def test_bad_admin_port(port: Any, expected: str) -> None:
+    nodes = good_nodes()
+    nodes[1]["admin_port"] = port
+    assert problems(SUBNET, nodes) == [expected]
+
+
+def test_admin_port_string_is_accepted_and_default_needs_room() -> None:
+    nodes = good_nodes()
+    nodes[1]["admin_port"] = "7000"
+    assert mv.validate_mesh(SUBNET, nodes)["static_peers"]["beta"]["adminPort"] == 7000
+    nodes[1]["admin_port"] = None
+    nodes[1]["static_endpoint"] = "198.51.100.2:65535"
+    assert problems(SUBNET, nodes) == [
+        "host beta: wg_admin_port is needed: port 65535 + 1 is no port"
+    ]
+
+
+def test_no_static_node() -> None:
+    nodes = [node("alpha", "10.1.1.1"), node("beta", "10.1.1.2")]
+    assert problems(SUBNET, nodes) == [
+        "no static node: at least one host needs wg_static_endpoint"
+    ]
+
+
+def test_no_nodes() -> None:
+    assert problems(SUBNET, []) == ["no nodes: the list of mesh hosts is empty"]
+
+
+def test_bad_name_and_interface() -> None:
+    nodes = good_nodes()
+    nodes[0]["name"] = "al pha"
+    nodes[0]["interface"] = "wg-interface-too-long"
+    assert problems(SUBNET, nodes) == [
+        "host alpha: wg_name 'al pha' is not a valid node name",
+        "host alpha: wg_interface 'wg-interface-too-long' is not a valid interface name",
+    ]
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    nodes = [
+        node("alpha", "10.9.9.9"),
+        node("beta", None, static_endpoint="nope"),
+        node("charlie", "10.1.1.3", admin_port="x"),
+    ]
+    found = problems("10.1.1.0/24", nodes)
+    assert found == [
+        "host alpha: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24",
+        "host beta: wg_ip is missing",
+        "host beta: wg_static_endpoint 'nope' is not host:port",
+        "host charlie: wg_admin_port 'x' is not a port number",
+        "no static node: at least one host needs wg_static_endpoint",
+    ]
+
+
+def test_module_success_and_failure(run_adhoc: Any) -> None:
+    """The real module through `ansible localhost -m` (argument spec, exit/fail JSON)."""
+    result, _ = run_adhoc(
+        "wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": good_nodes()}
+    )
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["static_peers"]["beta"]["adminPort"] == 50001
+    assert [n["host"] for n in result["nodes"]] == ["alpha", "beta", "charlie"]
+
+    bad = good_nodes()
+    bad[2]["wg_ip"] = "10.9.9.9"
+    bad[0]["wg_ip"] = "10.1.1.2"
+    result, proc = run_adhoc(
+        "wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": bad}, "--check"
+    )
+    assert result["failed"] is True
+    assert proc.returncode != 0
+    assert (
+        "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24" in result["msg"]
+    )
+    assert "host beta: wg_ip 10.1.1.2 is also used by host alpha" in result["msg"]
+    assert len(result["problems"]) == 2
