@@ -83,7 +83,9 @@ class SimNet:
     def add_static(self, name: str, ip: str, wg_ip: str) -> None:
         self.statics.append(StaticNode(name, IPv4Address(wg_ip), ip, WG_PORT, ADMIN_PORT))
 
-    def add_host(self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False) -> Host:
+    def add_host(
+        self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False
+    ) -> Host:
         key = _fake_key(name)
         params = Params(name, IPv4Address(wg_ip), SUBNET, key, WG_PORT, ADMIN_PORT, tuple(self.statics))
         node = Node(params, self.shared, self.now, random.Random(self.rng.getrandbits(32)))
@@ -167,7 +169,7 @@ class SimNet:
             peer.session, peer.last_handshake = True, self.now
 
     def _wg_timers(self, host: Host) -> None:
-        for key, peer in host.wg.items():
+        for _key, peer in host.wg.items():
             if peer.endpoint is None or self.now < peer.next_send:
                 continue
             if peer.session and peer.keepalive:

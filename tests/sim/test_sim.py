@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from simnet import SimNet
 
 
@@ -26,8 +25,14 @@ def test_seed_basic_converges_with_direct_paths() -> None:
     net = seed_basic()
     t = net.run_until(net.all_reachable, timeout=10)
     assert t < 3, t
-    net.run_until(lambda: net.path("charlie", "delta") == "lan" and net.path("alpha", "charlie") == "nat"
-                  and net.path("alpha", "delta") == "nat", timeout=10)
+    net.run_until(
+        lambda: (
+            net.path("charlie", "delta") == "lan"
+            and net.path("alpha", "charlie") == "nat"
+            and net.path("alpha", "delta") == "nat"
+        ),
+        timeout=10,
+    )
     assert net.path("delta", "charlie") == "lan"
     assert net.path("charlie", "alpha") == "nat"
     assert net.path("alpha", "beta") == "static" and net.path("beta", "alpha") == "static"
@@ -53,7 +58,10 @@ def test_dead_node_is_dropped_and_comes_back() -> None:
     net = seed_basic()
     net.run_until(lambda: net.path("alpha", "charlie") == "nat", timeout=10)
     net.hosts["charlie"].alive = False
-    net.run_until(lambda: all(p["name"] != "charlie" for p in net.hosts["alpha"].node.status(net.now)["peers"]), timeout=6)
+    net.run_until(
+        lambda: all(p["name"] != "charlie" for p in net.hosts["alpha"].node.status(net.now)["peers"]),
+        timeout=6,
+    )
     net.hosts["charlie"].alive = True
     net.run_until(net.all_reachable, timeout=5)
 
@@ -70,6 +78,8 @@ def test_large_mesh_converges(n: int) -> None:
     for i in range(n - publics):
         nat = nats[i % len(nats)]
         j = nats.index(nat)
-        net.add_host(f"n{i}", f"192.168.{j}.{10 + i // len(nats)}", f"10.1.{1 + i // 250}.{1 + i % 250}", nat=nat)
+        net.add_host(
+            f"n{i}", f"192.168.{j}.{10 + i // len(nats)}", f"10.1.{1 + i // 250}.{1 + i % 250}", nat=nat
+        )
     net.run_until(net.all_reachable, timeout=60, dt=0.25)
     assert all(h.node.status(net.now)["converged"] for h in net.hosts.values())

@@ -57,7 +57,7 @@ class NodeInfo:
         }
 
     @classmethod
-    def from_json(cls, d: Any) -> "NodeInfo":
+    def from_json(cls, d: Any) -> NodeInfo:
         if not isinstance(d, dict):
             raise Drop("malformed")
         locals_ = d.get("l", [])

@@ -31,7 +31,7 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
     @classmethod
-    def parse(cls, text: str) -> "Endpoint":
+    def parse(cls, text: str) -> Endpoint:
         host, _, port = text.rpartition(":")
         return cls(host, int(port))
 

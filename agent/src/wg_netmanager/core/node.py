@@ -77,7 +77,9 @@ class Node:
         self.p = params
         self.rng = rng
         self.codec = Codec(shared_key, rng.getrandbits(64))
-        self.drops: Counter[str] = Counter({r: 0 for r in ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")})
+        self.drops: Counter[str] = Counter(
+            {r: 0 for r in ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")}
+        )
         self.locals: list[IPv4Interface] = []
         self.links = {s.name: HubLink(s) for s in params.statics if s.name != params.name}
         for link in self.links.values():
@@ -86,7 +88,11 @@ class Node:
             except ValueError:
                 pass  # a DNS name: the shell resolves it
         me = self._me()
-        self.hub = Hub(me, params.subnet, {s.name: s.wg_ip for s in params.statics}, params.member_timeout) if params.is_static else None
+        self.hub = (
+            Hub(me, params.subnet, {s.name: s.wg_ip for s in params.statics}, params.member_timeout)
+            if params.is_static
+            else None
+        )
         self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
@@ -134,14 +140,18 @@ class Node:
             hello = m.Hello(self._me(), 0)
             for link in self.links.values():
                 if link.address:
-                    self._send(m.Hello(hello.node, link.version), Endpoint(link.address, link.cfg.admin_port), now)
+                    self._send(
+                        m.Hello(hello.node, link.version), Endpoint(link.address, link.cfg.admin_port), now
+                    )
         self._merge_view(now)
         self._drive_paths(now)
 
     def leave(self, now: float) -> None:
         for link in self.links.values():
             if link.address:
-                self._send(m.Leave(self.p.name, self.p.public_key), Endpoint(link.address, link.cfg.admin_port), now)
+                self._send(
+                    m.Leave(self.p.name, self.p.public_key), Endpoint(link.address, link.cfg.admin_port), now
+                )
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -172,7 +182,11 @@ class Node:
                 path = self.paths[key]
                 endpoint, keepalive = path.wg_endpoint(), path.wg_keepalive()
             peers.append(PeerSpec(key, endpoint, tuple(sorted(allowed[key])), keepalive))
-        dests = sorted(IPv4Network(f"{self.view[k].wg_ip}/32") for k, (kind, _) in routes.items() if kind != PathKind.NONE)
+        dests = sorted(
+            IPv4Network(f"{self.view[k].wg_ip}/32")
+            for k, (kind, _) in routes.items()
+            if kind != PathKind.NONE
+        )
         return DesiredState(tuple(peers), tuple(dests), forwarding=self.p.is_static)
 
     def status(self, now: float) -> dict[str, Any]:
@@ -215,8 +229,14 @@ class Node:
                 except ValueError:
                     endpoint = None
         return NodeInfo(
-            self.p.name, self.p.wg_ip, self.p.public_key, self.p.wg_port, self.p.admin_port,
-            tuple(self.locals[: m.MAX_LOCALS]), self.p.is_static, endpoint,
+            self.p.name,
+            self.p.wg_ip,
+            self.p.public_key,
+            self.p.wg_port,
+            self.p.admin_port,
+            tuple(self.locals[: m.MAX_LOCALS]),
+            self.p.is_static,
+            endpoint,
         )
 
     def _send(self, msg: m.Message, dst: Endpoint, now: float) -> None:
@@ -241,7 +261,11 @@ class Node:
             link = self._link_for(msg.node)
             if link is None:
                 raise Drop("rejected")
-            if link.info is not None and link.info.public_key != msg.node.public_key and link.alive(now, self.p.hub_timeout):
+            if (
+                link.info is not None
+                and link.info.public_key != msg.node.public_key
+                and link.alive(now, self.p.hub_timeout)
+            ):
                 raise Drop("rejected")
             link.info, link.session, link.last_ack = msg.node, session, now
         elif isinstance(msg, m.TableChunk):
@@ -261,12 +285,11 @@ class Node:
                     path.probe_answered(src)
             else:
                 self._send(m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True), src, now)
-        elif isinstance(msg, m.Leave):
-            if self.hub is not None:
-                member = self.hub.members.get(msg.public_key)
-                if member and member.info.name == msg.name:
-                    log.info("node %s left", msg.name)
-                    self.hub.leave(msg.public_key)
+        elif isinstance(msg, m.Leave) and self.hub is not None:
+            member = self.hub.members.get(msg.public_key)
+            if member and member.info.name == msg.name:
+                log.info("node %s left", msg.name)
+                self.hub.leave(msg.public_key)
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
         link = self.links.get(info.name)
@@ -324,7 +347,11 @@ class Node:
     def _path_to(self, key: str, info: NodeInfo, now: float) -> tuple[PathKind, Optional[str]]:
         if info.static:
             link = self.links.get(info.name)
-            return (PathKind.STATIC, None) if link and link.alive(now, self.p.hub_timeout) else (PathKind.NONE, None)
+            return (
+                (PathKind.STATIC, None)
+                if link and link.alive(now, self.p.hub_timeout)
+                else (PathKind.NONE, None)
+            )
         if self.hub and key in self.hub.members:
             return PathKind.STATIC, None
         path = self.paths.get(key)
@@ -332,6 +359,11 @@ class Node:
             return path.kind, None
         for name in sorted(self.links):
             link = self.links[name]
-            if link.info and link.alive(now, self.p.hub_timeout) and key in link.table and link.info.public_key in self.view:
+            if (
+                link.info
+                and link.alive(now, self.p.hub_timeout)
+                and key in link.table
+                and link.info.public_key in self.view
+            ):
                 return PathKind.GATEWAY, link.info.public_key
         return PathKind.NONE, None
