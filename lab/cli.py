@@ -11,20 +11,12 @@ from .topology import TopologyError
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="lab", description="Test hosts made of network namespaces."
-    )
-    ap.add_argument(
-        "-p", "--prefix", default="wgnm", help="name prefix of the lab (default wgnm)"
-    )
+    ap = argparse.ArgumentParser(prog="lab", description="Test hosts made of network namespaces.")
+    ap.add_argument("-p", "--prefix", default="wgnm", help="name prefix of the lab (default wgnm)")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser(
-        "up", help="build a topology (name in lab/topologies, scale-N, or a file)"
-    )
+    up = sub.add_parser("up", help="build a topology (name in lab/topologies, scale-N, or a file)")
     up.add_argument("topology")
-    up.add_argument(
-        "--containers", action="store_true", help="a podman container per mesh host"
-    )
+    up.add_argument("--containers", action="store_true", help="a podman container per mesh host")
     sub.add_parser("down", help="remove everything the lab made")
     ex = sub.add_parser("exec", help="run a command on a host")
     ex.add_argument("host")
@@ -34,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "up":
             lab = Lab.up(args.topology, prefix=args.prefix, containers=args.containers)
-            print(
-                f"lab {args.prefix}: {lab.topology.name} up in {lab.timings['up_s']:.2f} s"
-            )
+            print(f"lab {args.prefix}: {lab.topology.name} up in {lab.timings['up_s']:.2f} s")
             if lab.containers:
                 print(f"inventory: {lab.inventory}")
         elif args.cmd == "down":
@@ -69,14 +59,8 @@ def status(lab: Lab) -> None:
     print(f"lab {lab.prefix}: {topo.name}{' (containers)' if lab.containers else ''}")
     print(f"{'HOST':<12} {'KIND':<17} {'NETNS':<20} ADDRESSES")
     for name, node in topo.nodes.items():
-        kind = (
-            f"router/{node.nat}"
-            if node.router
-            else ("host/firewall" if node.firewall else "host")
-        )
-        addrs = "  ".join(
-            f"{i}={lk.address}({lk.segment})" for i, lk in node.links.items()
-        )
+        kind = f"router/{node.nat}" if node.router else ("host/firewall" if node.firewall else "host")
+        addrs = "  ".join(f"{i}={lk.address}({lk.segment})" for i, lk in node.links.items())
         if not node.router:
             addrs = f"eth0={lab.addresses[name]}({node.main.segment})"
         print(f"{name:<12} {kind:<17} {lab.host(name).netns:<20} {addrs}")

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Self
 
 from . import containers as ctr
 from . import net
@@ -54,21 +53,15 @@ def lab_dir(prefix: str) -> Path:
 class Lab:
     """A running topology. Use `Lab.up(...)` (a context manager) or `Lab.attach(prefix)`."""
 
-    def __init__(
-        self, topology: Topology, prefix: str = "wgnm", containers: bool = False
-    ) -> None:
+    def __init__(self, topology: Topology, prefix: str = "wgnm", containers: bool = False) -> None:
         if not _PREFIX.match(prefix):
-            raise TopologyError(
-                f"prefix {prefix!r}: 1-10 lower-case letters/digits, starting with a letter"
-            )
+            raise TopologyError(f"prefix {prefix!r}: 1-10 lower-case letters/digits, starting with a letter")
         self.topology = topology
         self.prefix = prefix
         self.containers = containers
         self.state_dir = state_dir(prefix)
         self.containers_conf = ctr.CONTAINERS_CONF
-        self.addresses = {
-            n: str(node.main.address.ip) for n, node in topology.nodes.items()
-        }
+        self.addresses = {n: str(node.main.address.ip) for n, node in topology.nodes.items()}
         self.timings: dict[str, float] = {}
 
     # -- life cycle -------------------------------------------------------------------------
@@ -84,14 +77,10 @@ class Lab:
         topo = topology if isinstance(topology, Topology) else load(topology)
         lab = cls(topo, prefix, containers)
         if containers and not ctr.image_exists():
-            raise RuntimeError(
-                f"container image {ctr.IMAGE} missing: run lab/setup-image"
-            )
+            raise RuntimeError(f"container image {ctr.IMAGE} missing: run lab/setup-image")
         cls.teardown(prefix)
         try:
-            lab._build(
-                str(topology) if not isinstance(topology, Topology) else topo.name
-            )
+            lab._build(str(topology) if not isinstance(topology, Topology) else topo.name)
         except BaseException:
             lab.down()
             raise
@@ -103,9 +92,7 @@ class Lab:
             Path(mountpoint).mkdir(parents=True, exist_ok=True)
         for name in self.topology.nodes:
             for sub in ("etc", "varlib", "run/wg_netmanager", "run/wireguard"):
-                (self.state_dir / name / sub).mkdir(
-                    mode=0o700, parents=True, exist_ok=True
-                )
+                (self.state_dir / name / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
         spec_path = Path(spec)
         self._save(
             {
@@ -128,9 +115,7 @@ class Lab:
         )
 
     def _save(self, state: dict[str, object]) -> None:
-        (self.state_dir / "lab.json").write_text(
-            json.dumps({**state, "addresses": self.addresses})
-        )
+        (self.state_dir / "lab.json").write_text(json.dumps({**state, "addresses": self.addresses}))
 
     @classmethod
     def attach(cls, prefix: str = "wgnm") -> Lab:
@@ -161,7 +146,7 @@ class Lab:
         self.teardown(self.prefix)
         self.timings["down_s"] = time.monotonic() - t0
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(
@@ -193,9 +178,7 @@ class Lab:
         restore its default route, which the kernel drops with the old address."""
         node = self.topology.nodes[name]
         old = node.main.address
-        new = ipaddress.IPv4Interface(
-            address if "/" in address else f"{address}/{old.network.prefixlen}"
-        )
+        new = ipaddress.IPv4Interface(address if "/" in address else f"{address}/{old.network.prefixlen}")
         ifname = "wan" if node.router else "eth0"
         net.ip_batch(
             net.node_ns(self.prefix, name),
@@ -212,9 +195,7 @@ class Lab:
         ports = [p for (node, _), p in net.ports(self.topology).items() if node == name]
         if not ports:
             raise KeyError(f"{self.topology.name}: no host {name!r}")
-        net.ip_batch(
-            net.switch_ns(self.prefix), [f"link set {p} {state}" for p in ports]
-        )
+        net.ip_batch(net.switch_ns(self.prefix), [f"link set {p} {state}" for p in ports])
 
     def isolate_host(self, name: str) -> None:
         """Unplug the host's cable (its switch port goes down): it keeps its addresses and

@@ -84,13 +84,9 @@ class Host:
         **kwargs: Any,
     ) -> subprocess.CompletedProcess[str]:
         """Run to completion, capturing text stdout/stderr unless told otherwise."""
-        kwargs.setdefault(
-            "capture_output", "stdout" not in kwargs and "stderr" not in kwargs
-        )
+        kwargs.setdefault("capture_output", "stdout" not in kwargs and "stderr" not in kwargs)
         self._env(kwargs)
-        return subprocess.run(
-            self.argv(cmd), check=check, timeout=timeout, text=True, **kwargs
-        )
+        return subprocess.run(self.argv(cmd), check=check, timeout=timeout, text=True, **kwargs)
 
     def popen(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen[str]:
         """Start in the background. In light mode the PID is the command's, so terminate()
@@ -106,13 +102,7 @@ class Host:
         for root, sub in _PREFIXES.items():
             if p == PurePosixPath(root) or PurePosixPath(root) in p.parents:
                 rel = p.relative_to(root)
-                if (
-                    self.container
-                    and sub == "run"
-                    and not str(rel).startswith("wg_netmanager")
-                ):
+                if self.container and sub == "run" and not str(rel).startswith("wg_netmanager"):
                     break
                 return self.dir / sub / rel
-        raise ValueError(
-            f"{self.name}: {path} is not in a per-host directory ({', '.join(_PREFIXES)})"
-        )
+        raise ValueError(f"{self.name}: {path} is not in a per-host directory ({', '.join(_PREFIXES)})")

@@ -130,17 +130,13 @@ def build(topo: Topology, prefix: str) -> None:
 
 
 def lab_namespaces(prefix: str) -> list[str]:
-    res = subprocess.run(
-        ["ip", "netns", "list"], text=True, capture_output=True, check=True
-    )
+    res = subprocess.run(["ip", "netns", "list"], text=True, capture_output=True, check=True)
     names = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
     return [n for n in names if n.startswith(f"{prefix}-")]
 
 
 def ns_pids(ns: str) -> list[int]:
-    res = subprocess.run(
-        ["ip", "netns", "pids", ns], text=True, capture_output=True, check=False
-    )
+    res = subprocess.run(["ip", "netns", "pids", ns], text=True, capture_output=True, check=False)
     return [int(p) for p in res.stdout.split()]
 
 

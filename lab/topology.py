@@ -79,9 +79,7 @@ class Topology:
             lan = node.links.get("lan")
             if node.router and lan is not None and lan.segment == segment:
                 return lan.address.ip
-        raise TopologyError(
-            f"{self.name}: segments.{segment}: no router has its lan here"
-        )
+        raise TopologyError(f"{self.name}: segments.{segment}: no router has its lan here")
 
 
 def load(spec: str | Path) -> Topology:
@@ -106,10 +104,7 @@ def parse(name: str, data: Any) -> Topology:
 
     if not isinstance(data, dict):
         raise fail("(top)", "expected a mapping")
-    segments = {
-        str(s): bool((v or {}).get("internet"))
-        for s, v in (data.get("segments") or {}).items()
-    }
+    segments = {str(s): bool((v or {}).get("internet")) for s, v in (data.get("segments") or {}).items()}
     nodes: dict[str, Node] = {}
 
     def link(where: str, raw: Any) -> Link:
@@ -158,9 +153,7 @@ def parse(name: str, data: Any) -> Topology:
                 "names are lower-case letters, digits and '-', at most 20 characters",
             )
     topo = Topology(name, segments, nodes)
-    for node in (
-        nodes.values()
-    ):  # every LAN must have a gateway: fail at load time, not half-built
+    for node in nodes.values():  # every LAN must have a gateway: fail at load time, not half-built
         for lname, lk in node.links.items():
             if lname != "lan":
                 topo.gateway(lk.segment)

@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if (
-    str(REPO) not in sys.path
-):  # `pytest` run directly, not as `python -m pytest` from the repo
+if str(REPO) not in sys.path:  # `pytest` run directly, not as `python -m pytest` from the repo
     sys.path.insert(0, str(REPO))
 
-from lab import Lab
+from lab import Lab  # noqa: E402
 
 
 def skip_unless_root() -> None:
@@ -44,9 +42,7 @@ class LabFactory:
     def __init__(self) -> None:
         self.labs: list[Lab] = []
 
-    def __call__(
-        self, topology: Any, *, prefix: str | None = None, containers: bool = False
-    ) -> Lab:
+    def __call__(self, topology: Any, *, prefix: str | None = None, containers: bool = False) -> Lab:
         skip_unless_root()
         lab = Lab.up(topology, prefix=prefix or new_prefix(), containers=containers)
         self.labs.append(lab)
