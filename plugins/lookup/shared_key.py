@@ -1,6 +1,7 @@
 # Copyright (c) 2026 wg_netmanager contributors
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT
+# ruff: noqa: E402  (Ansible: DOCUMENTATION comes before the imports)
 
 from __future__ import annotations
 
@@ -90,16 +91,17 @@ class LookupModule(LookupBase):
         return [self._key(term, variables) for term in terms]
 
     def _key(self, term, variables):
-        path = self.find_file_in_search_path(
-            variables, "files", term, ignore_missing=True
-        )
+        path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
         if not path:
             if not self.get_option("create"):
                 raise AnsibleLookupError(f"shared key file {term} does not exist")
             path = self._new_path(term)
             try:
                 if create(path, generate()):
-                    display.display(f"wg_netmanager.mesh.shared_key: created {path}")
+                    display.warning(
+                        f"shared_key: created a new shared key in {path}; keep it safe"
+                        " (ansible-vault encrypt) and out of version control"
+                    )
             except OSError as exc:
                 raise AnsibleLookupError(
                     f"shared key file {path}: cannot create it: {to_native(exc)}"
@@ -110,9 +112,7 @@ class LookupModule(LookupBase):
         except SharedKeyError as exc:
             raise AnsibleLookupError(str(exc)) from None
         except (AnsibleError, OSError) as exc:  # vault errors too; never the content
-            raise AnsibleLookupError(
-                f"shared key file {path}: cannot read it: {to_native(exc)}"
-            ) from None
+            raise AnsibleLookupError(f"shared key file {path}: cannot read it: {to_native(exc)}") from None
 
     def _new_path(self, term):
         """Where to create a missing file: as given if absolute, else next to the playbook."""

@@ -52,16 +52,12 @@ def read_status(path: str, timeout: float = 5.0) -> dict[str, Any]:
             try:
                 chunk = sock.recv(65536)
             except socket.timeout:  # noqa: UP041 - an alias of TimeoutError only from 3.10
-                raise StatusError(
-                    f"no complete status from {path} within {timeout} s"
-                ) from None
+                raise StatusError(f"no complete status from {path} within {timeout} s") from None
             if not chunk:
                 break
             size += len(chunk)
             if size > _MAX_DOCUMENT:
-                raise StatusError(
-                    f"status from {path} is larger than {_MAX_DOCUMENT} bytes"
-                )
+                raise StatusError(f"status from {path} is larger than {_MAX_DOCUMENT} bytes")
             chunks.append(chunk)
     finally:
         sock.close()
@@ -74,9 +70,7 @@ def parse_status(data: bytes, source: str = "status") -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise StatusError(f"{source}: not a JSON document ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("peers", []), list):
-        raise StatusError(
-            f"{source}: not a status document (expected an object with peers)"
-        )
+        raise StatusError(f"{source}: not a status document (expected an object with peers)")
     return doc
 
 

@@ -169,9 +169,7 @@ def _check_node(
     }
 
 
-def _check_unique(
-    nodes: list[dict[str, Any]], key: str, var: str, problems: list[str]
-) -> None:
+def _check_unique(nodes: list[dict[str, Any]], key: str, var: str, problems: list[str]) -> None:
     """Report every node that reuses a value of an earlier one, naming both hosts."""
     seen: dict[Any, str] = {}
     for node in nodes:
@@ -179,9 +177,7 @@ def _check_unique(
         if value is None:
             continue
         if value in seen:
-            problems.append(
-                f"host {node['host']}: {var} {value} is also used by host {seen[value]}"
-            )
+            problems.append(f"host {node['host']}: {var} {value} is also used by host {seen[value]}")
         else:
             seen[value] = node["host"]
 

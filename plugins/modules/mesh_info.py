@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# ruff: noqa: EXE001  (ansible-test wants a module shebang on a non-executable file)
+# ruff: noqa: E402, EXE001  (Ansible: docs before imports; shebang on a non-executable module)
 # Copyright (c) 2026 wg_netmanager contributors
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# ruff: noqa: EXE001  (ansible-test wants a module shebang on a non-executable file)
+# ruff: noqa: E402, EXE001  (Ansible: docs before imports; shebang on a non-executable module)
 # Copyright (c) 2026 wg_netmanager contributors
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT
@@ -211,13 +211,10 @@ def main() -> None:
     problems = result["problems"]
     if problems:
         module.fail_json(
-            msg=f"{len(problems)} problem(s) in the mesh inventory: "
-            + "; ".join(problems),
+            msg=f"{len(problems)} problem(s) in the mesh inventory: " + "; ".join(problems),
             problems=problems,
         )
-    module.exit_json(
-        changed=False, static_peers=result["static_peers"], nodes=result["nodes"]
-    )
+    module.exit_json(changed=False, static_peers=result["static_peers"], nodes=result["nodes"])
 
 
 if __name__ == "__main__":

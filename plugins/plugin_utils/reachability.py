@@ -67,9 +67,7 @@ def reachability_matrix(data: Any) -> tuple[list[str], dict[str, dict[str, str]]
     matrix = {}
     for name, fact in rows:
         peers = _peers(fact)
-        matrix[name] = {
-            col: SELF if col == name else _cell(peers.get(col)) for col in columns
-        }
+        matrix[name] = {col: SELF if col == name else _cell(peers.get(col)) for col in columns}
     return columns, matrix
 
 
@@ -81,14 +79,9 @@ def reachability_table(data: Any) -> str:
     rows = [["node", *columns]]
     rows += [[name, *(cells[col] for col in columns)] for name, cells in matrix.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows
-    ]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     missing = [
-        f"{name} -> {col}"
-        for name, cells in matrix.items()
-        for col in columns
-        if cells[col] == MISSING
+        f"{name} -> {col}" for name, cells in matrix.items() for col in columns if cells[col] == MISSING
     ]
     down = [name for name, fact in _rows(data) if not _running(fact)]
     if down:

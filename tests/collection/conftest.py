@@ -81,16 +81,12 @@ def _run_adhoc(
     argv = [ansible_bin("ansible"), "localhost", "-m", module, *extra]
     if args is not None:
         argv += ["-a", args if isinstance(args, str) else json.dumps(args)]
-    proc = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         doc = json.loads(proc.stdout)
         result = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
     except (ValueError, KeyError, IndexError):
-        raise AssertionError(
-            f"no JSON result from {argv}:\n{proc.stdout}\n{proc.stderr}"
-        ) from None
+        raise AssertionError(f"no JSON result from {argv}:\n{proc.stdout}\n{proc.stderr}") from None
     return result, proc
 
 
@@ -105,6 +101,12 @@ def run_adhoc(ansible_env: dict[str, str]) -> Any:
         return _run_adhoc(ansible_env, module, args, *extra)
 
     return run
+
+
+@pytest.fixture
+def ansible_tool() -> Any:
+    """Path of an Ansible command line tool (ansible-vault, ...)."""
+    return ansible_bin
 
 
 class StatusServer:

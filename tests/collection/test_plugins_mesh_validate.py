@@ -84,9 +84,7 @@ def test_name_defaults_to_host_and_can_differ() -> None:
 )
 def test_bad_subnet(subnet: str, expected: str | None) -> None:
     found = problems(subnet, good_nodes())
-    assert any(
-        p.startswith(expected or "wg_subnet 10.1.1.0 leaves no room") for p in found
-    )
+    assert any(p.startswith(expected or "wg_subnet 10.1.1.0 leaves no room") for p in found)
 
 
 @pytest.mark.parametrize(
@@ -126,15 +124,10 @@ def test_duplicates_name_both_hosts() -> None:
 
 def test_duplicate_endpoint_and_host() -> None:
     nodes = good_nodes()
-    nodes.append(
-        node("beta", "10.1.1.4", name="beta2", static_endpoint="198.51.100.2:50000")
-    )
+    nodes.append(node("beta", "10.1.1.4", name="beta2", static_endpoint="198.51.100.2:50000"))
     found = problems(SUBNET, nodes)
     assert "host beta: inventory host beta is also used by host beta" in found
-    assert (
-        "host beta: wg_static_endpoint 198.51.100.2:50000 is also used by host beta"
-        in found
-    )
+    assert "host beta: wg_static_endpoint 198.51.100.2:50000 is also used by host beta" in found
 
 
 @pytest.mark.parametrize(
@@ -190,16 +183,12 @@ def test_admin_port_string_is_accepted_and_default_needs_room() -> None:
     assert mv.validate_mesh(SUBNET, nodes)["static_peers"]["beta"]["adminPort"] == 7000
     nodes[1]["admin_port"] = None
     nodes[1]["static_endpoint"] = "198.51.100.2:65535"
-    assert problems(SUBNET, nodes) == [
-        "host beta: wg_admin_port is needed: port 65535 + 1 is no port"
-    ]
+    assert problems(SUBNET, nodes) == ["host beta: wg_admin_port is needed: port 65535 + 1 is no port"]
 
 
 def test_no_static_node() -> None:
     nodes = [node("alpha", "10.1.1.1"), node("beta", "10.1.1.2")]
-    assert problems(SUBNET, nodes) == [
-        "no static node: at least one host needs wg_static_endpoint"
-    ]
+    assert problems(SUBNET, nodes) == ["no static node: at least one host needs wg_static_endpoint"]
 
 
 def test_no_nodes() -> None:
@@ -234,9 +223,7 @@ def test_every_problem_is_listed_at_once() -> None:
 
 def test_module_success_and_failure(run_adhoc: Any) -> None:
     """The real module through `ansible localhost -m` (argument spec, exit/fail JSON)."""
-    result, _ = run_adhoc(
-        "wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": good_nodes()}
-    )
+    result, _ = run_adhoc("wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": good_nodes()})
     assert not result.get("failed"), result
     assert result["changed"] is False
     assert result["static_peers"]["beta"]["adminPort"] == 50001
@@ -245,13 +232,9 @@ def test_module_success_and_failure(run_adhoc: Any) -> None:
     bad = good_nodes()
     bad[2]["wg_ip"] = "10.9.9.9"
     bad[0]["wg_ip"] = "10.1.1.2"
-    result, proc = run_adhoc(
-        "wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": bad}, "--check"
-    )
+    result, proc = run_adhoc("wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": bad}, "--check")
     assert result["failed"] is True
     assert proc.returncode != 0
-    assert (
-        "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24" in result["msg"]
-    )
+    assert "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24" in result["msg"]
     assert "host beta: wg_ip 10.1.1.2 is also used by host alpha" in result["msg"]
     assert len(result["problems"]) == 2
