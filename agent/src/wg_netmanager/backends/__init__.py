@@ -23,21 +23,15 @@ def select_backend(kind: str, ifname: str, state_dir: Path) -> Backend:
         return ExistingBackend(ifname, state_dir)
     if kind == "kernel":
         if not kernel.available():
-            raise BackendError(
-                "backend kernel: this kernel has no WireGuard module (try wireguard-go)"
-            )
+            raise BackendError("backend kernel: this kernel has no WireGuard module (try wireguard-go)")
         return kernel.KernelBackend(ifname, state_dir)
     if kind == "wireguard-go":
         if WireGuardGoBackend.find_binary() is None:
-            raise BackendError(
-                "backend wireguard-go: the wireguard-go program is not installed"
-            )
+            raise BackendError("backend wireguard-go: the wireguard-go program is not installed")
         return WireGuardGoBackend(ifname, state_dir)
     if kind == "boringtun":
         if BoringtunBackend.find_binary() is None:
-            raise BackendError(
-                "backend boringtun: neither boringtun-cli nor boringtun is installed"
-            )
+            raise BackendError("backend boringtun: neither boringtun-cli nor boringtun is installed")
         return BoringtunBackend(ifname, state_dir)
     if kind == "auto":
         if kernel.available():

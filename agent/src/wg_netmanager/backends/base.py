@@ -9,11 +9,12 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Network
+from typing import Union
 
 from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerStats
 
 # An adopted interface may carry IPv6 AllowedIPs.
-IPNetwork = IPv4Network | IPv6Network
+IPNetwork = Union[IPv4Network, IPv6Network]  # a runtime alias: Union for Python 3.9
 
 
 class BackendError(Exception):
@@ -46,9 +47,7 @@ class PeerState:
 class DeviceState:
     """A whole WireGuard device as read back (UAPI `get=1` or the kernel's netlink dump)."""
 
-    private_key: str = field(
-        default="", repr=False
-    )  # base64, "" if unset; never logged
+    private_key: str = field(default="", repr=False)  # base64, "" if unset; never logged
     listen_port: int = 0
     peers: dict[str, PeerState] = field(default_factory=dict)  # by base64 public key
 

@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 class ExistingBackend(ManagedBackend):
     name = "existing"
 
-    def __init__(
-        self, ifname: str, state_dir: Path, socket_dir: Path = SOCKET_DIR
-    ) -> None:
+    def __init__(self, ifname: str, state_dir: Path, socket_dir: Path = SOCKET_DIR) -> None:
         check_ifname(ifname)
         self.ifname = ifname
         self.state_dir = state_dir
@@ -35,16 +33,12 @@ class ExistingBackend(ManagedBackend):
 
     def up(self, settings: InterfaceSettings) -> None:
         if not netlink.link_exists(self.ifname):
-            raise BackendError(
-                f"interface {self.ifname} does not exist (-e adopts an existing interface)"
-            )
+            raise BackendError(f"interface {self.ifname} does not exist (-e adopts an existing interface)")
         # A userspace implementation has a UAPI socket; otherwise it is a kernel interface.
         self.control = self.uapi if self.uapi.exists() else NetlinkControl(self.ifname)
         state = self.control.get()
         if is_zero(state.private_key):
-            raise BackendError(
-                f"interface {self.ifname} has no private key: configure one first"
-            )
+            raise BackendError(f"interface {self.ifname} has no private key: configure one first")
         self.public_key = public_key(state.private_key)
         self.listen_port = state.listen_port
         log.info("adopted existing %s (listen port %d)", self.ifname, self.listen_port)

@@ -51,27 +51,20 @@ def parse_info(msgs: list[Any]) -> DeviceState:
         for peer in msg.get_attr("WGDEVICE_A_PEERS") or ():
             key = _text(peer.get_attr("WGPEER_A_PUBLIC_KEY"))
             allowed: set[IPNetwork] = {
-                ip_network(a["addr"], strict=False)
-                for a in peer.get_attr("WGPEER_A_ALLOWEDIPS") or ()
+                ip_network(a["addr"], strict=False) for a in peer.get_attr("WGPEER_A_ALLOWEDIPS") or ()
             }
             if key in peers:
                 old = peers[key]
-                peers[key] = PeerState(
-                    **{**old.__dict__, "allowed_ips": old.allowed_ips | allowed}
-                )
+                peers[key] = PeerState(**{**old.__dict__, "allowed_ips": old.allowed_ips | allowed})
                 continue
             ep = peer.get_attr("WGPEER_A_ENDPOINT")
             hs = peer.get_attr("WGPEER_A_LAST_HANDSHAKE_TIME")
             peers[key] = PeerState(
                 public_key=key,
-                endpoint=Endpoint(ep["addr"], ep["port"])
-                if ep and ep["port"]
-                else None,
+                endpoint=Endpoint(ep["addr"], ep["port"]) if ep and ep["port"] else None,
                 allowed_ips=frozenset(allowed),
                 keepalive=peer.get_attr("WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL") or 0,
-                last_handshake=(hs["tv_sec"] + hs["tv_nsec"] / 1e9)
-                if hs and hs["tv_sec"]
-                else 0.0,
+                last_handshake=(hs["tv_sec"] + hs["tv_nsec"] / 1e9) if hs and hs["tv_sec"] else 0.0,
                 rx_bytes=peer.get_attr("WGPEER_A_RX_BYTES") or 0,
                 tx_bytes=peer.get_attr("WGPEER_A_TX_BYTES") or 0,
             )
@@ -96,9 +89,7 @@ def peer_request(op: PeerOp) -> dict[str, Any]:
 class NetlinkControl:
     """`DeviceControl` over the kernel's WireGuard generic netlink family."""
 
-    def __init__(
-        self, ifname: str, factory: Callable[[], Any] = _wireguard_socket
-    ) -> None:
+    def __init__(self, ifname: str, factory: Callable[[], Any] = _wireguard_socket) -> None:
         self.ifname = ifname
         self.factory = factory
 
@@ -106,29 +97,21 @@ class NetlinkControl:
         try:
             wg = self.factory()
         except (OSError, NetlinkError) as exc:  # no WireGuard genetlink family
-            raise BackendError(
-                f"kernel WireGuard netlink is not available: {exc}"
-            ) from None
+            raise BackendError(f"kernel WireGuard netlink is not available: {exc}") from None
         try:
             return fn(wg)
         except (OSError, NetlinkError) as exc:
-            raise BackendError(
-                f"kernel WireGuard {what} on {self.ifname} failed: {exc}"
-            ) from None
+            raise BackendError(f"kernel WireGuard {what} on {self.ifname} failed: {exc}") from None
         finally:
             wg.close()
 
     def get(self) -> DeviceState:
         return parse_info(list(self._call("read", lambda wg: wg.info(self.ifname))))
 
-    def set_device(
-        self, private_key: str | None = None, listen_port: int | None = None
-    ) -> None:
+    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None:
         self._call(
             "set",
-            lambda wg: wg.set(
-                self.ifname, private_key=private_key, listen_port=listen_port
-            ),
+            lambda wg: wg.set(self.ifname, private_key=private_key, listen_port=listen_port),
         )
 
     def apply_ops(self, ops: list[PeerOp]) -> None:
@@ -155,9 +138,7 @@ def available(probe_name: str = "") -> bool:
 class KernelBackend(ManagedBackend):
     name = "kernel"
 
-    def __init__(
-        self, ifname: str, state_dir: Path, control: NetlinkControl | None = None
-    ) -> None:
+    def __init__(self, ifname: str, state_dir: Path, control: NetlinkControl | None = None) -> None:
         check_ifname(ifname)
         self.ifname = ifname
         self.control = control or NetlinkControl(ifname)

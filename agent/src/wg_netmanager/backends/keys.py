@@ -32,18 +32,14 @@ def _raw(key_b64: str) -> bytes:
 
 def generate_private_key() -> str:
     """A new private key, base64 (clamping is done by X25519 itself, like `wg genkey`)."""
-    raw = X25519PrivateKey.generate().private_bytes(
-        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-    )
+    raw = X25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     return base64.b64encode(raw).decode()
 
 
 def public_key(private_b64: str) -> str:
     """The base64 public key of a base64 private key (what `wg pubkey` prints)."""
     priv = X25519PrivateKey.from_private_bytes(_raw(private_b64))
-    return base64.b64encode(
-        priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    ).decode()
+    return base64.b64encode(priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
 def b64_to_hex(key_b64: str) -> str:

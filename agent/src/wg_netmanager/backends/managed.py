@@ -22,9 +22,7 @@ log = logging.getLogger(__name__)
 class DeviceControl(Protocol):
     def get(self) -> DeviceState: ...
 
-    def set_device(
-        self, private_key: str | None = None, listen_port: int | None = None
-    ) -> None: ...
+    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None: ...
 
     def apply_ops(self, ops: list[PeerOp]) -> None: ...
 
@@ -35,12 +33,8 @@ class ManagedBackend(Backend):
     def _set_key_and_port(self, settings: InterfaceSettings) -> None:
         """Write key and port only if they differ: rewriting the port rebinds the socket."""
         state = self.control.get()
-        key = (
-            settings.private_key if state.private_key != settings.private_key else None
-        )
-        port = (
-            settings.listen_port if state.listen_port != settings.listen_port else None
-        )
+        key = settings.private_key if state.private_key != settings.private_key else None
+        port = settings.listen_port if state.listen_port != settings.listen_port else None
         if key is not None or port is not None:
             self.control.set_device(private_key=key, listen_port=port)
         try:
@@ -49,9 +43,7 @@ class ManagedBackend(Backend):
             raise BackendError(f"private key for {self.ifname}: {exc}") from None
         self.listen_port = settings.listen_port
 
-    def _address_and_up(
-        self, settings: InterfaceSettings, exclusive: bool = True
-    ) -> None:
+    def _address_and_up(self, settings: InterfaceSettings, exclusive: bool = True) -> None:
         netlink.set_address(self.ifname, settings.address, exclusive=exclusive)
         netlink.set_link_up(self.ifname)
 

@@ -22,9 +22,7 @@ class CreatedMarker:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return False
-        return bool(
-            data.get("ifname") == self.ifname and data.get("backend") == self.backend
-        )
+        return bool(data.get("ifname") == self.ifname and data.get("backend") == self.backend)
 
     def write(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -79,9 +79,7 @@ def local_addresses(exclude: str) -> list[IPv4Interface]:
         result = []
         for msg in ipr.get_addr(family=AF_INET):
             if msg["index"] in usable and msg["scope"] == SCOPE_UNIVERSE:
-                result.append(
-                    IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
-                )
+                result.append(IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}"))
         return result
 
 
@@ -128,9 +126,7 @@ def create_link(ifname: str, kind: str) -> None:
         try:
             ipr.link("add", ifname=ifname, kind=kind)
         except NetlinkError as exc:
-            raise BackendError(
-                f"cannot create {kind} interface {ifname}: {exc.args[-1]}"
-            ) from None
+            raise BackendError(f"cannot create {kind} interface {ifname}: {exc.args[-1]}") from None
 
 
 def our_routes(ifname: str) -> set[IPv4Network]:
@@ -145,15 +141,11 @@ def _our_routes(ipr: Any, idx: int) -> set[IPv4Network]:
     routes = set()
     for msg in ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
         if msg["proto"] == RTPROT_WG_NETMANAGER and msg.get_attr("RTA_OIF") == idx:
-            routes.add(
-                IPv4Network(f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}")
-            )
+            routes.add(IPv4Network(f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}"))
     return routes
 
 
-def sync_routes(
-    ifname: str, wanted: set[IPv4Network]
-) -> tuple[set[IPv4Network], set[IPv4Network]]:
+def sync_routes(ifname: str, wanted: set[IPv4Network]) -> tuple[set[IPv4Network], set[IPv4Network]]:
     """Make our routes via `ifname` exactly `wanted`; returns (added, removed)."""
     with _iproute() as ipr:
         idx = link_index(ipr, ifname)
@@ -176,9 +168,7 @@ def sync_routes(
                 removed.add(net)
             except NetlinkError as exc:
                 if exc.code != errno.ESRCH:
-                    raise BackendError(
-                        f"cannot remove route {net} via {ifname}: {exc.args[-1]}"
-                    ) from None
+                    raise BackendError(f"cannot remove route {net} via {ifname}: {exc.args[-1]}") from None
         for net in sorted(wanted - have):
             try:
                 ipr.route(
@@ -195,9 +185,7 @@ def sync_routes(
                     # Someone else's route with the same key: leave it, it is not ours to replace.
                     log.debug("route %s exists and is not ours; leaving it", net)
                     continue
-                raise BackendError(
-                    f"cannot add route {net} via {ifname}: {exc.args[-1]}"
-                ) from None
+                raise BackendError(f"cannot add route {net} via {ifname}: {exc.args[-1]}") from None
         if added or removed:
             log.info(
                 "routes via %s: +%s -%s",

@@ -26,15 +26,11 @@ class PeerOp:
     remove: bool = False
     endpoint: Endpoint | None = None  # set only when it should change
     keepalive: int | None = None
-    allowed_ips: tuple[IPNetwork, ...] | None = (
-        None  # replace AllowedIPs with exactly these
-    )
+    allowed_ips: tuple[IPNetwork, ...] | None = None  # replace AllowedIPs with exactly these
 
 
 def _ordered(nets: Iterable[IPNetwork]) -> tuple[IPNetwork, ...]:
-    return tuple(
-        sorted(nets, key=lambda n: (n.version, n.network_address.packed, n.prefixlen))
-    )
+    return tuple(sorted(nets, key=lambda n: (n.version, n.network_address.packed, n.prefixlen)))
 
 
 def _check(desired: Sequence[PeerSpec]) -> None:
@@ -50,9 +46,7 @@ def _check(desired: Sequence[PeerSpec]) -> None:
             owner[net] = spec.public_key
 
 
-def reconcile(
-    current: Mapping[str, PeerState], desired: Sequence[PeerSpec]
-) -> list[PeerOp]:
+def reconcile(current: Mapping[str, PeerState], desired: Sequence[PeerSpec]) -> list[PeerOp]:
     """Ops that turn `current` (as read back) into `desired`, in a safe order.
 
     `PeerSpec.endpoint` None means "keep what WireGuard learned" (roaming); a set endpoint is
@@ -103,9 +97,7 @@ def reconcile(
             )
             grows.append(PeerOp(key, allowed_ips=_ordered(new)))
         elif lost or gained:
-            op = PeerOp(
-                key, endpoint=endpoint, keepalive=keepalive, allowed_ips=_ordered(new)
-            )
+            op = PeerOp(key, endpoint=endpoint, keepalive=keepalive, allowed_ips=_ordered(new))
             (shrinks if lost or not contested else grows).append(op)
         elif endpoint is not None or keepalive is not None:
             shrinks.append(PeerOp(key, endpoint=endpoint, keepalive=keepalive))

@@ -63,9 +63,7 @@ def parse_get(text: str) -> DeviceState:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise BackendError(
-                f"WireGuard control socket sent a malformed line: {line[:40]!r}"
-            )
+            raise BackendError(f"WireGuard control socket sent a malformed line: {line[:40]!r}")
         if key == "errno":
             if value != "0":
                 raise BackendError(f"WireGuard control socket reported errno {value}")
@@ -96,9 +94,7 @@ def peer_lines(ops: Iterable[PeerOp]) -> list[str]:
             continue
         if op.endpoint is not None:
             host = op.endpoint.host
-            lines.append(
-                f"endpoint={'[' + host + ']' if ':' in host else host}:{op.endpoint.port}"
-            )
+            lines.append(f"endpoint={'[' + host + ']' if ':' in host else host}:{op.endpoint.port}")
         if op.keepalive is not None:
             lines.append(f"persistent_keepalive_interval={op.keepalive}")
         if op.allowed_ips is not None:
@@ -107,9 +103,7 @@ def peer_lines(ops: Iterable[PeerOp]) -> list[str]:
     return lines
 
 
-def device_lines(
-    private_key: str | None = None, listen_port: int | None = None
-) -> list[str]:
+def device_lines(private_key: str | None = None, listen_port: int | None = None) -> list[str]:
     lines = []
     if private_key is not None:
         lines.append(f"private_key={b64_to_hex(private_key)}")
@@ -150,33 +144,21 @@ class UapiClient:
     def get(self) -> DeviceState:
         reply = self._transact("get=1\n\n")
         if "errno=" not in reply:
-            raise BackendError(
-                f"WireGuard control socket {self.path} closed without a reply"
-            )
+            raise BackendError(f"WireGuard control socket {self.path} closed without a reply")
         return parse_get(reply)
 
     def set(self, lines: list[str]) -> None:
         if not lines:
             return
-        reply = self._transact(
-            "set=1\n" + "".join(line + "\n" for line in lines) + "\n"
-        )
-        errno = next(
-            (ln[6:] for ln in reply.splitlines() if ln.startswith("errno=")), None
-        )
+        reply = self._transact("set=1\n" + "".join(line + "\n" for line in lines) + "\n")
+        errno = next((ln[6:] for ln in reply.splitlines() if ln.startswith("errno=")), None)
         if errno is None:
-            raise BackendError(
-                f"WireGuard control socket {self.path} closed without a reply"
-            )
+            raise BackendError(f"WireGuard control socket {self.path} closed without a reply")
         if errno != "0":
             # The request may hold a private key: name only what failed, never echo it.
-            raise BackendError(
-                f"WireGuard rejected a configuration change on {self.path} (errno {errno})"
-            )
+            raise BackendError(f"WireGuard rejected a configuration change on {self.path} (errno {errno})")
 
-    def set_device(
-        self, private_key: str | None = None, listen_port: int | None = None
-    ) -> None:
+    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None:
         self.set(device_lines(private_key, listen_port))
 
     def apply_ops(self, ops: list[PeerOp]) -> None:

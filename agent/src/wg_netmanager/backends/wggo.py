@@ -45,9 +45,7 @@ def check_ifname(ifname: str) -> None:
         or ifname in (".", "..")
         or any(c.isspace() for c in ifname)
     ):
-        raise BackendError(
-            f"invalid interface name {ifname!r} (1-15 characters, no '/' or spaces)"
-        )
+        raise BackendError(f"invalid interface name {ifname!r} (1-15 characters, no '/' or spaces)")
 
 
 class WireGuardGoBackend(ManagedBackend):
@@ -73,9 +71,7 @@ class WireGuardGoBackend(ManagedBackend):
     @classmethod
     def find_binary(cls) -> str | None:
         for name in cls.binaries:
-            found = shutil.which(
-                name, path=os.environ.get("PATH", CLEAN_PATH) + ":" + CLEAN_PATH
-            )
+            found = shutil.which(name, path=os.environ.get("PATH", CLEAN_PATH) + ":" + CLEAN_PATH)
             if found:
                 return found
         return None
@@ -83,9 +79,7 @@ class WireGuardGoBackend(ManagedBackend):
     def command(self) -> list[str]:
         binary = self._binary or self.find_binary()
         if binary is None:
-            raise BackendError(
-                f"{self.name}: none of {', '.join(self.binaries)} found in PATH"
-            )
+            raise BackendError(f"{self.name}: none of {', '.join(self.binaries)} found in PATH")
         return [binary, self.ifname]
 
     def environment(self) -> dict[str, str]:
@@ -95,9 +89,7 @@ class WireGuardGoBackend(ManagedBackend):
 
     def up(self, settings: InterfaceSettings) -> None:
         if settings.name != self.ifname:
-            raise BackendError(
-                f"backend is for {self.ifname}, settings are for {settings.name}"
-            )
+            raise BackendError(f"backend is for {self.ifname}, settings are for {settings.name}")
         if netlink.link_exists(self.ifname):
             if not self.marker.present():
                 raise BackendError(
@@ -147,9 +139,7 @@ class WireGuardGoBackend(ManagedBackend):
             lambda: self.control.exists() and netlink.link_exists(self.ifname),
             START_TIMEOUT,
         ):
-            raise BackendError(
-                f"{cmd[0]} did not create {self.ifname} and {self.control.path} in time"
-            )
+            raise BackendError(f"{cmd[0]} did not create {self.ifname} and {self.control.path} in time")
         log.info(
             "started %s for %s in %.0f ms",
             cmd[0],
@@ -159,11 +149,7 @@ class WireGuardGoBackend(ManagedBackend):
 
     def _log_tail(self) -> str:
         try:
-            lines = [
-                ln
-                for ln in self.log_path.read_text(errors="replace").splitlines()
-                if ln.strip()
-            ]
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
         except OSError:
             return "(no log)"
         return " / ".join(lines[-3:]) + f" (log: {self.log_path})"
