@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from wg_netmanager.core.config import (
     COMMAND_LINE,
     ConfigError,
@@ -28,11 +29,7 @@ def net_data(**network: Any) -> dict[str, Any]:
         "network": {"sharedKey": KEY, "subnet": "10.1.1.0/24", **network},
         "peers": {
             "beta": {"endPoint": "198.51.100.2:50000", "wgIp": "10.1.1.2"},
-            "gamma": {
-                "endPoint": "gamma.example.org:51820",
-                "adminPort": 51000,
-                "wgIp": "10.1.1.3",
-            },
+            "gamma": {"endPoint": "gamma.example.org:51820", "adminPort": 51000, "wgIp": "10.1.1.3"},
         },
     }
 
@@ -65,11 +62,7 @@ def test_valid_net() -> None:
     assert net.shared_key == bytes(range(32))
     assert net.subnet == IPv4Network("10.1.1.0/24")
     beta, gamma = net.peers
-    assert (beta.name, beta.endpoint_host, beta.endpoint_port) == (
-        "beta",
-        "198.51.100.2",
-        50000,
-    )
+    assert (beta.name, beta.endpoint_host, beta.endpoint_port) == ("beta", "198.51.100.2", 50000)
     assert beta.admin_port == 50001  # default: WireGuard port + 1
     assert beta.wg_ip == IPv4Address("10.1.1.2")
     # DNS names are kept: they are re-resolved later.
@@ -218,25 +211,16 @@ def test_bad_endpoint(endpoint: Any, reason: str) -> None:
 
 @pytest.mark.parametrize(
     ("port", "reason"),
-    [
-        (0, "out of range"),
-        (70000, "out of range"),
-        ("50001", "must be a port"),
-        (True, "must be a port"),
-    ],
+    [(0, "out of range"), (70000, "out of range"), ("50001", "must be a port"), (True, "must be a port")],
 )
 def test_bad_admin_port(port: Any, reason: str) -> None:
-    err = net_error(
-        with_peer(endPoint="198.51.100.2:50000", wgIp="10.1.1.2", adminPort=port)
-    )
+    err = net_error(with_peer(endPoint="198.51.100.2:50000", wgIp="10.1.1.2", adminPort=port))
     assert err.field == "peers.beta.adminPort"
     assert reason in err.reason
 
 
 def test_admin_port_equal_to_wg_port() -> None:
-    err = net_error(
-        with_peer(endPoint="198.51.100.2:50000", wgIp="10.1.1.2", adminPort=50000)
-    )
+    err = net_error(with_peer(endPoint="198.51.100.2:50000", wgIp="10.1.1.2", adminPort=50000))
     assert err.field == "peers.beta.adminPort"
     assert "must differ" in err.reason
 
@@ -253,10 +237,7 @@ def test_admin_port_equal_to_wg_port() -> None:
 )
 def test_bad_peer_wg_ip(ip: str, reason: str) -> None:
     data = net_data()
-    data["peers"] = {
-        "gamma": data["peers"]["gamma"],
-        "beta": {"endPoint": "h:1", "wgIp": ip},
-    }
+    data["peers"] = {"gamma": data["peers"]["gamma"], "beta": {"endPoint": "h:1", "wgIp": ip}}
     err = net_error(data)
     assert err.field == "peers.beta.wgIp"
     assert reason in err.reason
@@ -321,9 +302,7 @@ def test_duplicate_key(tmp_path: Path) -> None:
     assert "duplicate key 'beta'" in info.value.reason
 
 
-def test_world_readable_net_warns(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_world_readable_net_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "net.yaml"
     path.write_text(yaml.safe_dump(net_data()))
     path.chmod(0o644)
@@ -391,25 +370,17 @@ def test_defaults() -> None:
     cli = peer_overrides(name="alice", wg_ip=IPv4Address("10.1.1.1"))
     s = node_settings(net(), None, cli)
     assert (s.name, s.wg_ip, s.interface) == ("alice", IPv4Address("10.1.1.1"), "wg0")
-    assert (s.wg_port, s.admin_port, s.backend, s.existing_interface) == (
-        50000,
-        50001,
-        "auto",
-        False,
-    )
+    assert (s.wg_port, s.admin_port, s.backend, s.existing_interface) == (50000, 50001, "auto", False)
     assert s.state_dir == Path("/var/lib/wg_netmanager")
     assert s.run_dir == Path("/run/wg_netmanager")
 
 
 def test_command_line_wins_over_peer_file() -> None:
     peer = parse_peer_file(
-        {"name": "alice", "wgIp": "10.1.1.1", "wgPort": 40000, "wgInterface": "wg5"},
-        "peer.yaml",
+        {"name": "alice", "wgIp": "10.1.1.1", "wgPort": 40000, "wgInterface": "wg5"}, "peer.yaml"
     )
     cli = peer_overrides(wg_port=41000)
-    s = node_settings(
-        net(), peer, cli, state_dir=Path("/s"), run_dir=Path("/r"), verbose=2
-    )
+    s = node_settings(net(), peer, cli, state_dir=Path("/s"), run_dir=Path("/r"), verbose=2)
     assert (s.wg_port, s.admin_port, s.interface) == (41000, 41001, "wg5")
     assert (s.state_dir, s.run_dir, s.verbose) == (Path("/s"), Path("/r"), 2)
 
@@ -435,17 +406,11 @@ def test_static_node_wrong_wg_ip() -> None:
 
 def test_existing_interface_selects_existing_backend() -> None:
     s = node_settings(
-        net(),
-        None,
-        peer_overrides(
-            name="a", wg_ip=IPv4Address("10.1.1.1"), existing_interface=True
-        ),
+        net(), None, peer_overrides(name="a", wg_ip=IPv4Address("10.1.1.1"), existing_interface=True)
     )
     assert (s.existing_interface, s.backend) == (True, "existing")
     s = node_settings(
-        net(),
-        None,
-        peer_overrides(name="a", wg_ip=IPv4Address("10.1.1.1"), backend="existing"),
+        net(), None, peer_overrides(name="a", wg_ip=IPv4Address("10.1.1.1"), backend="existing")
     )
     assert s.existing_interface is True
 
@@ -490,17 +455,13 @@ def test_bad_node_wg_ip_in_peer_file(ip: str, reason: str) -> None:
 
 
 def test_bad_node_wg_ip_on_command_line() -> None:
-    err = merge_error(
-        {"name": "alice", "wgIp": "10.1.1.1"}, wg_ip=IPv4Address("10.1.2.1")
-    )
+    err = merge_error({"name": "alice", "wgIp": "10.1.1.1"}, wg_ip=IPv4Address("10.1.2.1"))
     assert (err.file, err.field) == (COMMAND_LINE, "--wg-ip")
     assert "outside the subnet" in err.reason
 
 
 def test_admin_port_equals_wg_port() -> None:
-    err = merge_error(
-        {"name": "alice", "wgIp": "10.1.1.1", "adminPort": 40000}, wg_port=40000
-    )
+    err = merge_error({"name": "alice", "wgIp": "10.1.1.1", "adminPort": 40000}, wg_port=40000)
     assert (err.file, err.field) == ("peer.yaml", "adminPort")
     assert "both 40000" in err.reason
 

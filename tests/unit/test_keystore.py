@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from wg_netmanager.backends.keys import public_key
 from wg_netmanager.core.config import ConfigError
 from wg_netmanager.keystore import PrivateKey, key_path, load_or_create_private_key
@@ -29,9 +30,7 @@ def test_creates_key_with_private_modes(tmp_path: Path) -> None:
     assert path.read_text().strip() == key.private_b64()
     assert len(base64.b64decode(key.private_b64())) == 32
     assert key.public_b64 == public_key(key.private_b64())
-    assert [p.name for p in path.parent.iterdir()] == [
-        "private.key"
-    ]  # no temp file left
+    assert [p.name for p in path.parent.iterdir()] == ["private.key"]  # no temp file left
 
 
 def test_restart_returns_same_key(tmp_path: Path) -> None:
@@ -52,9 +51,7 @@ def test_never_world_readable_even_with_open_umask(tmp_path: Path) -> None:
     assert mode(tmp_path / "wg0" / "private.key") == 0o600
 
 
-def test_loose_modes_are_fixed_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_loose_modes_are_fixed_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     key = load_or_create_private_key(tmp_path, "wg0")
     (tmp_path / "wg0").chmod(0o755)
     (tmp_path / "wg0" / "private.key").chmod(0o644)

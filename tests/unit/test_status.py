@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wg_netmanager.io.status import (
     StatusError,
     read_status,
@@ -31,9 +32,7 @@ def run(coro: Any) -> Any:
 
 
 def test_socket_path() -> None:
-    assert socket_path(Path("/run/wg_netmanager"), "wg0") == Path(
-        "/run/wg_netmanager/wg0.sock"
-    )
+    assert socket_path(Path("/run/wg_netmanager"), "wg0") == Path("/run/wg_netmanager/wg0.sock")
 
 
 def test_serves_document_with_private_modes(tmp_path: Path) -> None:

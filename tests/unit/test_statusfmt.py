@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wg_netmanager.statusfmt import format_age, format_bytes, render
 
 NOW = 1_732_540_000.0
@@ -55,9 +56,7 @@ def test_render_table() -> None:
 
 
 def test_render_without_peers_and_not_converged() -> None:
-    text = render(
-        {"name": "solo", "wgIp": "10.1.1.5", "interface": "wg1", "peers": []}, NOW
-    )
+    text = render({"name": "solo", "wgIp": "10.1.1.5", "interface": "wg1", "peers": []}, NOW)
     assert text.splitlines()[0] == "node: solo  10.1.1.5  wg1  converged: no"
     assert text.endswith("no peers known yet\n")
 

@@ -73,9 +73,7 @@ def load_or_create_private_key(state_dir: Path, interface: str) -> PrivateKey:
         pass
     key = PrivateKey.generate()
     if _write_new(path, key):
-        log.info(
-            "created a new private key in %s (public key %s)", path, key.public_b64
-        )
+        log.info("created a new private key in %s (public key %s)", path, key.public_b64)
         return key
     # Another process created it between our read and our link: use theirs.
     return _read(path)
@@ -89,9 +87,7 @@ def _private_dir(directory: Path) -> None:
             log.warning("%s had mode %04o; setting 0700", directory, mode)
             directory.chmod(0o700)
     except OSError as exc:
-        raise ConfigError(
-            str(directory), "(directory)", f"cannot use: {exc.strerror}"
-        ) from None
+        raise ConfigError(str(directory), "(directory)", f"cannot use: {exc.strerror}") from None
 
 
 def _read(path: Path) -> PrivateKey:
@@ -127,9 +123,7 @@ def _write_new(path: Path, key: PrivateKey) -> bool:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise ConfigError(
-            str(path), "(file)", f"cannot create: {exc.strerror}"
-        ) from None
+        raise ConfigError(str(path), "(file)", f"cannot create: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)  # whatever the umask was
@@ -137,9 +131,7 @@ def _write_new(path: Path, key: PrivateKey) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            os.link(
-                tmp, path
-            )  # unlike rename, never replaces a key that appeared meanwhile
+            os.link(tmp, path)  # unlike rename, never replaces a key that appeared meanwhile
         except FileExistsError:
             return False
         _fsync_dir(path.parent)

@@ -28,11 +28,7 @@ def format_bytes(count: Any) -> str:
 
 def format_age(timestamp: Any, now: float) -> str:
     """'never' for 0/None, else how long ago: '3s ago', '4m12s ago', '2h05m ago', '3d04h ago'."""
-    if (
-        not isinstance(timestamp, (int, float))
-        or isinstance(timestamp, bool)
-        or timestamp <= 0
-    ):
+    if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool) or timestamp <= 0:
         return "never"
     age = max(0, int(now - timestamp))  # a skewed clock must not print a negative age
     if age < 60:

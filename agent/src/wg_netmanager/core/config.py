@@ -37,26 +37,6 @@ COMMAND_LINE = "command line"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 
-# peer.yaml key and command-line option of each PeerFile attribute, for error messages.
-_YAML_KEYS = {
-    "name": "name",
-    "wg_ip": "wgIp",
-    "interface": "wgInterface",
-    "existing_interface": "existingInterface",
-    "wg_port": "wgPort",
-    "admin_port": "adminPort",
-    "backend": "backend",
-}
-_CLI_OPTIONS = {
-    "name": "--name",
-    "wg_ip": "--wg-ip",
-    "interface": "--interface",
-    "existing_interface": "--existing-interface",
-    "wg_port": "--wg-port",
-    "admin_port": "--admin-port",
-    "backend": "--backend",
-}
-
 
 class ConfigError(Exception):
     """A user mistake in a configuration file or on the command line."""
@@ -112,7 +92,8 @@ class PeerFile:
     source: str = COMMAND_LINE
 
     def field_name(self, attr: str) -> str:
-        return (_CLI_OPTIONS if self.source == COMMAND_LINE else _YAML_KEYS)[attr]
+        yaml_key, option, _ = _PEER_FIELDS[attr]
+        return option if self.source == COMMAND_LINE else yaml_key
 
 
 @dataclass(frozen=True)
@@ -140,21 +121,13 @@ def _typed(value: Any, kind: type, what: str, file: str, fld: str) -> Any:
 
 
 def _name(value: Any, file: str, fld: str) -> str:
-    text = _typed(
-        value, str, "a name (text; quote it if it looks like a number)", file, fld
-    )
+    text: str = _typed(value, str, "a name (text; quote it if it looks like a number)", file, fld)
     if not text:
         raise ConfigError(file, fld, "must not be empty")
     if len(text) > NAME_MAX:
-        raise ConfigError(
-            file, fld, f"too long ({len(text)} characters, at most {NAME_MAX})"
-        )
+        raise ConfigError(file, fld, f"too long ({len(text)} characters, at most {NAME_MAX})")
     if not _NAME_RE.match(text):
-        raise ConfigError(
-            file,
-            fld,
-            f"invalid name {text!r}: use letters, digits, '.', '_', '-' (not first)",
-        )
+        raise ConfigError(file, fld, f"invalid name {text!r}: use letters, digits, '.', '_', '-' (not first)")
     return text
 
 
@@ -168,7 +141,7 @@ def _port(value: Any, file: str, fld: str) -> int:
 def _ipv4(value: Any, file: str, fld: str) -> IPv4Address:
     if isinstance(value, IPv4Address):
         return value
-    text = _typed(value, str, "an IPv4 address", file, fld)
+    text: str = _typed(value, str, "an IPv4 address", file, fld)
     try:
         return IPv4Address(text)
     except ValueError:
@@ -176,18 +149,14 @@ def _ipv4(value: Any, file: str, fld: str) -> IPv4Address:
 
 
 def _interface(value: Any, file: str, fld: str) -> str:
-    text = _typed(value, str, "an interface name", file, fld)
+    text: str = _typed(value, str, "an interface name", file, fld)
     # The kernel's dev_valid_name(): the name is also a path component of our files.
     if not text or text in (".", ".."):
         raise ConfigError(file, fld, f"invalid interface name {text!r}")
     if len(text.encode()) >= IFNAMSIZ:
-        raise ConfigError(
-            file, fld, f"interface name {text!r} too long (at most {IFNAMSIZ - 1})"
-        )
+        raise ConfigError(file, fld, f"interface name {text!r} too long (at most {IFNAMSIZ - 1})")
     if any(c in "/:" or c.isspace() or not c.isprintable() for c in text):
-        raise ConfigError(
-            file, fld, f"invalid interface name {text!r}: no '/', ':' or spaces"
-        )
+        raise ConfigError(file, fld, f"invalid interface name {text!r}: no '/', ':' or spaces")
     return text
 
 
@@ -196,11 +165,9 @@ def _bool(value: Any, file: str, fld: str) -> bool:
 
 
 def _backend(value: Any, file: str, fld: str) -> str:
-    text = _typed(value, str, "a backend name", file, fld)
+    text: str = _typed(value, str, "a backend name", file, fld)
     if text not in BACKENDS:
-        raise ConfigError(
-            file, fld, f"unknown backend {text!r} (one of: {', '.join(BACKENDS)})"
-        )
+        raise ConfigError(file, fld, f"unknown backend {text!r} (one of: {', '.join(BACKENDS)})")
     return text
 
 
@@ -211,17 +178,13 @@ def _host(text: str, file: str, fld: str) -> str:
         except ValueError:
             raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
     name = text.removesuffix(".")
-    if (
-        not name
-        or len(name) > 253
-        or not all(_LABEL_RE.match(lb) for lb in name.split("."))
-    ):
+    if not name or len(name) > 253 or not all(_LABEL_RE.match(lb) for lb in name.split(".")):
         raise ConfigError(file, fld, f"not an IPv4 address or DNS name: {text!r}")
     return text
 
 
 def _endpoint(value: Any, file: str, fld: str) -> tuple[str, int]:
-    text = _typed(value, str, "host:port", file, fld)
+    text: str = _typed(value, str, "host:port", file, fld)
     host, sep, port = text.rpartition(":")
     if ":" in host:
         raise ConfigError(file, fld, f"IPv6 endpoints are not supported: {text!r}")
@@ -235,30 +198,22 @@ def _endpoint(value: Any, file: str, fld: str) -> tuple[str, int]:
 def _shared_key(value: Any, file: str, fld: str) -> bytes:
     # The value itself is never echoed: it is the network's secret.
     if not isinstance(value, str):
-        raise ConfigError(
-            file, fld, "must be base64 text (create one with: wg_netmanager genkey)"
-        )
+        raise ConfigError(file, fld, "must be base64 text (create one with: wg_netmanager genkey)")
     try:
         key = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError(
-            file, fld, "not valid base64 (create one with: wg_netmanager genkey)"
-        )
+        raise ConfigError(file, fld, "not valid base64 (create one with: wg_netmanager genkey)") from None
     if len(key) != SHARED_KEY_LEN:
         raise ConfigError(
-            file,
-            fld,
-            f"must decode to {SHARED_KEY_LEN} bytes, got {len(key)} (wg_netmanager genkey)",
+            file, fld, f"must decode to {SHARED_KEY_LEN} bytes, got {len(key)} (wg_netmanager genkey)"
         )
     return key
 
 
 def _subnet(value: Any, file: str, fld: str) -> IPv4Network:
-    text = _typed(value, str, "an IPv4 network like 10.1.1.0/24", file, fld)
+    text: str = _typed(value, str, "an IPv4 network like 10.1.1.0/24", file, fld)
     if "/" not in text:
-        raise ConfigError(
-            file, fld, f"missing prefix length in {text!r} (e.g. 10.1.1.0/24)"
-        )
+        raise ConfigError(file, fld, f"missing prefix length in {text!r} (e.g. 10.1.1.0/24)")
     try:
         net = IPv4Network(text, strict=False)
     except ValueError:
@@ -271,11 +226,7 @@ def _subnet(value: Any, file: str, fld: str) -> IPv4Network:
 
 
 def _mapping(
-    value: Any,
-    file: str,
-    fld: str,
-    allowed: tuple[str, ...],
-    required: tuple[str, ...] = (),
+    value: Any, file: str, fld: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     where = fld or "(document)"
     if not isinstance(value, dict):
@@ -285,9 +236,7 @@ def _mapping(
     for key in value:
         if key not in allowed:
             raise ConfigError(
-                file,
-                f"{prefix}{key}",
-                f"unknown field (expected one of: {', '.join(allowed)})",
+                file, f"{prefix}{key}", f"unknown field (expected one of: {', '.join(allowed)})"
             )
     for key in required:
         if value.get(key) is None:
@@ -295,9 +244,7 @@ def _mapping(
     return value
 
 
-def _check_in_subnet(
-    ip: IPv4Address, subnet: IPv4Network, file: str, fld: str, src: str
-) -> None:
+def _check_in_subnet(ip: IPv4Address, subnet: IPv4Network, file: str, fld: str, src: str) -> None:
     if ip not in subnet:
         raise ConfigError(file, fld, f"{ip} is outside the subnet {subnet} of {src}")
     if ip in (subnet.network_address, subnet.broadcast_address):
@@ -310,13 +257,7 @@ def _check_in_subnet(
 
 def parse_net(data: Any, source: str) -> NetConfig:
     top = _mapping(data, source, "", ("network", "peers"), ("network",))
-    network = _mapping(
-        top["network"],
-        source,
-        "network",
-        ("sharedKey", "subnet"),
-        ("sharedKey", "subnet"),
-    )
+    network = _mapping(top["network"], source, "network", ("sharedKey", "subnet"), ("sharedKey", "subnet"))
     key = _shared_key(network["sharedKey"], source, "network.sharedKey")
     subnet = _subnet(network["subnet"], source, "network.subnet")
     raw_peers = top.get("peers") or {}
@@ -327,25 +268,17 @@ def parse_net(data: Any, source: str) -> NetConfig:
     for raw_name, spec in raw_peers.items():
         name = _name(raw_name, source, f"peers.{raw_name}")
         fld = f"peers.{name}"
-        spec = _mapping(
-            spec, source, fld, ("endPoint", "adminPort", "wgIp"), ("endPoint", "wgIp")
-        )
+        spec = _mapping(spec, source, fld, ("endPoint", "adminPort", "wgIp"), ("endPoint", "wgIp"))
         host, port = _endpoint(spec["endPoint"], source, f"{fld}.endPoint")
         admin = port + 1 if port < 65535 else port - 1
         if spec.get("adminPort") is not None:
             admin = _port(spec["adminPort"], source, f"{fld}.adminPort")
         if admin == port:
-            raise ConfigError(
-                source,
-                f"{fld}.adminPort",
-                f"must differ from the WireGuard port {port}",
-            )
+            raise ConfigError(source, f"{fld}.adminPort", f"must differ from the WireGuard port {port}")
         ip = _ipv4(spec["wgIp"], source, f"{fld}.wgIp")
         _check_in_subnet(ip, subnet, source, f"{fld}.wgIp", "network.subnet")
         if ip in owner:
-            raise ConfigError(
-                source, f"{fld}.wgIp", f"{ip} is already used by peer {owner[ip]}"
-            )
+            raise ConfigError(source, f"{fld}.wgIp", f"{ip} is already used by peer {owner[ip]}")
         owner[ip] = name
         peers.append(StaticPeer(name, host, port, admin, ip))
     return NetConfig(shared_key=key, subnet=subnet, peers=tuple(peers), source=source)
@@ -353,26 +286,28 @@ def parse_net(data: Any, source: str) -> NetConfig:
 
 # --- peer.yaml and command line ---
 
-_CHECKS: dict[str, Callable[[Any, str, str], Any]] = {
-    "name": _name,
-    "wg_ip": _ipv4,
-    "interface": _interface,
-    "existing_interface": _bool,
-    "wg_port": _port,
-    "admin_port": _port,
-    "backend": _backend,
+# Each PeerFile attribute: its peer.yaml key, its command-line option, and its check.
+_PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
+    "name": ("name", "--name", _name),
+    "wg_ip": ("wgIp", "--wg-ip", _ipv4),
+    "interface": ("wgInterface", "--interface", _interface),
+    "existing_interface": ("existingInterface", "--existing-interface", _bool),
+    "wg_port": ("wgPort", "--wg-port", _port),
+    "admin_port": ("adminPort", "--admin-port", _port),
+    "backend": ("backend", "--backend", _backend),
 }
 
 
 def parse_peer_file(data: Any, source: str) -> PeerFile:
-    top = _mapping({} if data is None else data, source, "", tuple(_YAML_KEYS.values()))
-    values = {attr: top.get(key) for attr, key in _YAML_KEYS.items()}
+    keys = {attr: spec[0] for attr, spec in _PEER_FIELDS.items()}
+    top = _mapping({} if data is None else data, source, "", tuple(keys.values()))
+    values = {attr: top.get(key) for attr, key in keys.items()}
     return _peer_layer(values, source)
 
 
 def peer_overrides(source: str = COMMAND_LINE, **values: Any) -> PeerFile:
     """The command-line layer: keyword arguments named like PeerFile's fields."""
-    unknown = set(values) - set(_CHECKS)
+    unknown = set(values) - set(_PEER_FIELDS)
     if unknown:
         raise TypeError(f"unknown settings: {sorted(unknown)}")
     return _peer_layer(values, source)
@@ -381,7 +316,7 @@ def peer_overrides(source: str = COMMAND_LINE, **values: Any) -> PeerFile:
 def _peer_layer(values: dict[str, Any], source: str) -> PeerFile:
     layer = PeerFile(source=source)
     checked = {
-        attr: _CHECKS[attr](value, source, layer.field_name(attr))
+        attr: _PEER_FIELDS[attr][2](value, source, layer.field_name(attr))
         for attr, value in values.items()
         if value is not None
     }
@@ -418,28 +353,16 @@ def node_settings(
     wg_ip, lay = pick("wg_ip")
     if wg_ip is None:
         if static is None:
-            raise fail(
-                "wg_ip", lay, "missing: this node's address in the mesh is required"
-            )
+            raise fail("wg_ip", lay, "missing: this node's address in the mesh is required")
         wg_ip = static.wg_ip  # already checked against the subnet by parse_net
     elif static is not None:
         if wg_ip != static.wg_ip:
-            raise fail(
-                "wg_ip",
-                lay,
-                f"{wg_ip} differs from {static.wg_ip} given for {name} in {net.source}",
-            )
+            raise fail("wg_ip", lay, f"{wg_ip} differs from {static.wg_ip} given for {name} in {net.source}")
     else:
-        _check_in_subnet(
-            wg_ip, net.subnet, lay.source, lay.field_name("wg_ip"), net.source
-        )
+        _check_in_subnet(wg_ip, net.subnet, lay.source, lay.field_name("wg_ip"), net.source)
         for peer in net.peers:
             if peer.wg_ip == wg_ip:
-                raise fail(
-                    "wg_ip",
-                    lay,
-                    f"{wg_ip} is already used by peer {peer.name} in {net.source}",
-                )
+                raise fail("wg_ip", lay, f"{wg_ip} is already used by peer {peer.name} in {net.source}")
 
     interface = pick("interface")[0] or DEFAULT_INTERFACE
     backend = pick("backend")[0] or "auto"
@@ -462,9 +385,7 @@ def node_settings(
             admin_port = wg_port + 1 if wg_port < 65535 else wg_port - 1
     if admin_port == wg_port:
         blame, lay = ("admin_port", admin_lay) if admin_given else ("wg_port", wg_lay)
-        raise fail(
-            blame, lay, f"the admin port and the WireGuard port are both {wg_port}"
-        )
+        raise fail(blame, lay, f"the admin port and the WireGuard port are both {wg_port}")
 
     return NodeSettings(
         name=name,
@@ -490,22 +411,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         try:
             duplicate = key in seen
         except TypeError:  # unhashable key: construct_mapping reports it
             break
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
 
 
 def load_yaml(path: Path) -> Any:
@@ -520,16 +437,10 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         # Only problem and position: the error's snippet could quote the shared key line.
         mark = exc.problem_mark or exc.context_mark
-        where = (
-            f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        )
-        raise ConfigError(
-            file, where, f"not valid YAML: {exc.problem or exc.context}"
-        ) from None
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        raise ConfigError(file, where, f"not valid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(
-            file, "(document)", f"not valid YAML: {type(exc).__name__}"
-        ) from None
+        raise ConfigError(file, "(document)", f"not valid YAML: {type(exc).__name__}") from None
 
 
 def load_net(path: Path) -> NetConfig:
@@ -537,10 +448,7 @@ def load_net(path: Path) -> NetConfig:
     net = parse_net(data, str(path))
     try:
         if os.stat(path).st_mode & 0o077:
-            log.warning(
-                "%s is readable by other users but holds the shared key: chmod 600 it",
-                path,
-            )
+            log.warning("%s is readable by other users but holds the shared key: chmod 600 it", path)
     except OSError:
         pass
     return net

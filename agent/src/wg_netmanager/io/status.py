@@ -32,9 +32,7 @@ def socket_path(run_dir: Path, interface: str) -> Path:
     return Path(run_dir) / f"{interface}.sock"
 
 
-async def start_status_server(
-    path: Path, get_status: Callable[[], dict[str, Any]]
-) -> asyncio.AbstractServer:
+async def start_status_server(path: Path, get_status: Callable[[], dict[str, Any]]) -> asyncio.AbstractServer:
     """Listen on `path`; every connection receives `json.dumps(get_status())`, then EOF."""
     path = Path(path)
     try:
@@ -49,9 +47,7 @@ async def start_status_server(
                 data = json.dumps(get_status()).encode() + b"\n"
             except Exception:  # a bug in get_status must not kill the server
                 log.exception("building the status document failed")
-                data = json.dumps(
-                    {"error": "internal error, see the agent's log"}
-                ).encode()
+                data = json.dumps({"error": "internal error, see the agent's log"}).encode()
             writer.write(data)
             await writer.drain()
         except ConnectionError:
@@ -121,56 +117,40 @@ def read_status(path: Path, timeout: float = 2.0) -> dict[str, Any]:
         try:
             sock.connect(str(path))
         except FileNotFoundError:
-            raise StatusError(
-                f"{path}: no status socket; is the agent running for this interface?"
-            ) from None
+            raise StatusError(f"{path}: no status socket; is the agent running for this interface?") from None
         except ConnectionRefusedError:
-            raise StatusError(
-                f"{path}: the agent is not running (stale socket)"
-            ) from None
+            raise StatusError(f"{path}: the agent is not running (stale socket)") from None
         except PermissionError:
             raise StatusError(f"{path}: permission denied (run as root)") from None
-        except TimeoutError:
-            raise StatusError(
-                f"{path}: the agent did not accept within {timeout:g} s"
-            ) from None
+        except (TimeoutError, socket.timeout):
+            raise StatusError(f"{path}: the agent did not accept within {timeout:g} s") from None
         except OSError as exc:
-            raise StatusError(
-                f"{path}: cannot connect: {exc.strerror or exc}"
-            ) from None
+            raise StatusError(f"{path}: cannot connect: {exc.strerror or exc}") from None
         chunks: list[bytes] = []
         size = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise StatusError(
-                    f"{path}: the agent did not answer within {timeout:g} s"
-                )
+                raise StatusError(f"{path}: the agent did not answer within {timeout:g} s")
             sock.settimeout(remaining)
             try:
                 chunk = sock.recv(65536)
-            except TimeoutError:
+            except (TimeoutError, socket.timeout):  # socket.timeout: Python 3.9
                 continue  # the deadline check above reports it
             except OSError as exc:
-                raise StatusError(
-                    f"{path}: read failed: {exc.strerror or exc}"
-                ) from None
+                raise StatusError(f"{path}: read failed: {exc.strerror or exc}") from None
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_DOCUMENT:
-                raise StatusError(
-                    f"{path}: answer too large; is this an agent's socket?"
-                )
+                raise StatusError(f"{path}: answer too large; is this an agent's socket?")
     finally:
         sock.close()
     try:
         doc = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError):
-        raise StatusError(
-            f"{path}: the agent sent something that is not JSON"
-        ) from None
+        raise StatusError(f"{path}: the agent sent something that is not JSON") from None
     if not isinstance(doc, dict):
         raise StatusError(f"{path}: the agent sent an unexpected document")
     return doc
