@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from wg_netmanager.backends.keys import generate_private_key, public_key
+from wg_netmanager.backends.uapi import UapiClient, socket_path
 
 pytestmark = pytest.mark.lab
 
@@ -34,11 +35,11 @@ import json, sys
 from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from wg_netmanager.backends import netlink
-from wg_netmanager.backends.wggo import WireGuardGoBackend
+from wg_netmanager.backends import select_backend
 from wg_netmanager.core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec
 
-ifname, state_dir = sys.argv[1], Path(sys.argv[2])
-b = WireGuardGoBackend(ifname, state_dir)
+ifname, state_dir, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+b = select_backend(kind, ifname, state_dir)
 for line in sys.stdin:
     req = json.loads(line)
     op = req["op"]
@@ -86,10 +87,10 @@ def wait_until(condition: Any, timeout: float, what: str, step: float = 0.02) ->
 
 
 class Driver:
-    def __init__(self, ns: str, ifname: str, state_dir: Path) -> None:
+    def __init__(self, ns: str, ifname: str, state_dir: Path, kind: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO / "agent" / "src")}
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", DRIVER, ifname, str(state_dir)],
+            ["ip", "netns", "exec", ns, sys.executable, "-c", DRIVER, ifname, str(state_dir), kind],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -128,8 +129,8 @@ class Node:
     def pub(self) -> str:
         return public_key(self.key)
 
-    def driver(self) -> Driver:
-        d = Driver(self.ns, self.ifname, self.state_dir)
+    def driver(self, kind: str = "wireguard-go") -> Driver:
+        d = Driver(self.ns, self.ifname, self.state_dir, kind)
         self.drivers.append(d)
         d.call("hello")
         return d
@@ -278,3 +279,31 @@ def test_up_refuses_an_interface_it_did_not_create(nodes: tuple[Node, Node]) -> 
         a.up(d)
     d.call("down")  # must leave the foreign interface alone
     assert a.ifindex() is not None
+
+
+def test_existing_interface_is_adopted_not_owned(nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    # Someone else made a's interface, with their own key, port and an extra address.
+    sh("ip", "netns", "exec", a.ns, "wireguard-go", a.ifname)
+    owner_key = generate_private_key()
+    uapi = UapiClient(socket_path(a.ifname))
+    wait_until(uapi.exists, 5, "the hand-made interface's socket")
+    uapi.set_device(private_key=owner_key, listen_port=a.port)
+    sh("ip", "-n", a.ns, "addr", "add", "10.99.0.1/24", "dev", a.ifname)
+
+    da = a.driver("existing")
+    got = a.up(da)  # a.key is NOT the interface's key: it must be read back, not written
+    assert got == {"public_key": public_key(owner_key), "listen_port": a.port}
+    assert uapi.get().private_key == owner_key
+    a.key = owner_key  # what b must be told
+
+    db = b.driver()
+    b.up(db)
+    da.call("apply", peers=[peer(b, "10.1.1.2/32")], routes=["10.1.1.2/32"])
+    db.call("apply", peers=[peer(a, "10.1.1.1/32")], routes=[])
+    wait_until(lambda: a.ping("10.1.1.2"), 10, "ping over the adopted interface")
+
+    da.call("down")
+    assert a.ifindex() is not None and a.routes() == set()
+    addrs = sh("ip", "-n", a.ns, "-j", "addr", "show", a.ifname).stdout
+    assert "10.99.0.1" in addrs and "10.1.1.1" in addrs

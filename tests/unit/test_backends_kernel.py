@@ -214,7 +214,9 @@ def fake_links(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     )
     monkeypatch.setattr(nl, "set_link_up", lambda n, up=True: sys["calls"].append(("up", n)))
     monkeypatch.setattr(
-        nl, "sync_routes", lambda n, w: sys["calls"].append(("routes", n, sorted(map(str, w))))
+        nl,
+        "sync_routes",
+        lambda n, w, src=None: sys["calls"].append(("routes", n, sorted(map(str, w)), str(src))),
     )
     monkeypatch.setattr(nl, "set_forwarding", lambda n, on: sys["calls"].append(("fwd", n, on)))
     return sys
@@ -244,7 +246,7 @@ def test_kernel_backend_lifecycle(fake_links: dict[str, Any], tmp_path: Path):
         "wg0",
         {"peer": {"public_key": P1, "replace_allowed_ips": True, "allowed_ips": ["10.1.1.2/32"]}},
     ) in wg_log
-    assert ("routes", "wg0", ["10.1.1.2/32"]) in fake_links["calls"]
+    assert ("routes", "wg0", ["10.1.1.2/32"], "10.1.1.1") in fake_links["calls"]
 
     # A restarted agent adopts the interface it created.
     again = kernel.KernelBackend("wg0", tmp_path, control=fake_control([], [dump_msg([])]))

@@ -8,6 +8,7 @@ interface comes to exist and goes away.
 from __future__ import annotations
 
 import logging
+from ipaddress import IPv4Interface
 from typing import Protocol
 
 from ..core.model import DesiredState, InterfaceSettings, PeerStats
@@ -29,6 +30,7 @@ class DeviceControl(Protocol):
 
 class ManagedBackend(Backend):
     control: DeviceControl
+    address: IPv4Interface | None = None  # our wgIp, once up() has run
 
     def _set_key_and_port(self, settings: InterfaceSettings) -> None:
         """Write key and port only if they differ: rewriting the port rebinds the socket."""
@@ -44,6 +46,7 @@ class ManagedBackend(Backend):
         self.listen_port = settings.listen_port
 
     def _address_and_up(self, settings: InterfaceSettings, exclusive: bool = True) -> None:
+        self.address = settings.address
         netlink.set_address(self.ifname, settings.address, exclusive=exclusive)
         netlink.set_link_up(self.ifname)
 
@@ -56,7 +59,8 @@ class ManagedBackend(Backend):
         if ops:
             log.info("%s: %d peer change(s)", self.ifname, len(ops))
             self.control.apply_ops(ops)
-        netlink.sync_routes(self.ifname, set(desired.routes))
+        source = self.address.ip if self.address is not None else None
+        netlink.sync_routes(self.ifname, set(desired.routes), source)
         netlink.set_forwarding(self.ifname, desired.forwarding)
 
     def stats(self) -> dict[str, PeerStats]:

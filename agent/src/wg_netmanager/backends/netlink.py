@@ -16,7 +16,7 @@ import errno
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from socket import AF_INET
 from typing import Any
@@ -134,19 +134,29 @@ def our_routes(ifname: str) -> set[IPv4Network]:
         idx = link_index(ipr, ifname)
         if idx is None:
             return set()
-        return _our_routes(ipr, idx)
+        return set(_our_routes(ipr, idx))
 
 
-def _our_routes(ipr: Any, idx: int) -> set[IPv4Network]:
-    routes = set()
+def _our_routes(ipr: Any, idx: int) -> dict[IPv4Network, str | None]:
+    """Our routes via link `idx`, with their preferred source address."""
+    routes = {}
     for msg in ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
         if msg["proto"] == RTPROT_WG_NETMANAGER and msg.get_attr("RTA_OIF") == idx:
-            routes.add(IPv4Network(f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}"))
+            net = IPv4Network(f"{msg.get_attr('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}")
+            routes[net] = msg.get_attr("RTA_PREFSRC")
     return routes
 
 
-def sync_routes(ifname: str, wanted: set[IPv4Network]) -> tuple[set[IPv4Network], set[IPv4Network]]:
-    """Make our routes via `ifname` exactly `wanted`; returns (added, removed)."""
+def sync_routes(
+    ifname: str, wanted: set[IPv4Network], source: IPv4Address | None = None
+) -> tuple[set[IPv4Network], set[IPv4Network]]:
+    """Make our routes via `ifname` exactly `wanted`; returns (added, removed).
+
+    `source` (the wgIp) becomes each route's preferred source. Without it the kernel picks
+    the interface's primary address, which on an adopted interface may be one the peers'
+    AllowedIPs do not accept. A route with the wrong source is replaced (in both sets).
+    """
+    src = str(source) if source is not None else None
     with _iproute() as ipr:
         idx = link_index(ipr, ifname)
         if idx is None:
@@ -154,8 +164,9 @@ def sync_routes(ifname: str, wanted: set[IPv4Network]) -> tuple[set[IPv4Network]
                 raise BackendError(f"interface {ifname} does not exist")
             return set(), set()
         have = _our_routes(ipr, idx)
+        stale = {net for net, prefsrc in have.items() if net not in wanted or prefsrc != src}
         added, removed = set(), set()
-        for net in sorted(have - wanted):
+        for net in sorted(stale):
             try:
                 ipr.route(
                     "del",
@@ -169,7 +180,8 @@ def sync_routes(ifname: str, wanted: set[IPv4Network]) -> tuple[set[IPv4Network]
             except NetlinkError as exc:
                 if exc.code != errno.ESRCH:
                     raise BackendError(f"cannot remove route {net} via {ifname}: {exc.args[-1]}") from None
-        for net in sorted(wanted - have):
+        for net in sorted(wanted - (have.keys() - stale)):
+            extra = {"prefsrc": src} if src else {}
             try:
                 ipr.route(
                     "add",
@@ -178,6 +190,7 @@ def sync_routes(ifname: str, wanted: set[IPv4Network]) -> tuple[set[IPv4Network]
                     proto=RTPROT_WG_NETMANAGER,
                     scope=SCOPE_LINK,
                     table=MAIN_TABLE,
+                    **extra,
                 )
                 added.add(net)
             except NetlinkError as exc:
