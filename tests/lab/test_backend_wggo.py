@@ -29,6 +29,7 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
 PROTO = 158  # netlink.RTPROT_WG_NETMANAGER
+B_TO_C = "198.51.100.2"  # b's address on its link to c
 
 DRIVER = r"""
 import json, sys
@@ -165,7 +166,8 @@ class Node:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node, Node]]:
+    """a -- b -- c: a and c each share a veth link with b only (b can be their gateway)."""
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces)")
     for tool in ("wireguard-go", "ping", "ip"):
@@ -174,17 +176,24 @@ def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
     tag = "wgtb" + os.urandom(2).hex()
     a = Node(f"{tag}a", f"{tag}wa", "192.0.2.1", "10.1.1.1", 51001, tmp_path / "a")
     b = Node(f"{tag}b", f"{tag}wb", "192.0.2.2", "10.1.1.2", 51002, tmp_path / "b")
+    c = Node(f"{tag}c", f"{tag}wc", "198.51.100.3", "10.1.1.3", 51003, tmp_path / "c")
     try:
-        for n in (a, b):
+        for n in (a, b, c):
             sh("ip", "netns", "add", n.ns)
             sh("ip", "-n", n.ns, "link", "set", "lo", "up")
         sh("ip", "link", "add", f"{tag}va", "netns", a.ns, "type", "veth", "peer", f"{tag}vb", "netns", b.ns)
-        for n, veth in ((a, f"{tag}va"), (b, f"{tag}vb")):
-            sh("ip", "-n", n.ns, "addr", "add", f"{n.underlay}/24", "dev", veth)
+        sh("ip", "link", "add", f"{tag}vc", "netns", c.ns, "type", "veth", "peer", f"{tag}vd", "netns", b.ns)
+        for n, veth, addr in (
+            (a, f"{tag}va", a.underlay),
+            (b, f"{tag}vb", b.underlay),
+            (c, f"{tag}vc", c.underlay),
+            (b, f"{tag}vd", B_TO_C),
+        ):
+            sh("ip", "-n", n.ns, "addr", "add", f"{addr}/24", "dev", veth)
             sh("ip", "-n", n.ns, "link", "set", veth, "up")
-        yield a, b
+        yield a, b, c
     finally:
-        for n in (a, b):
+        for n in (a, b, c):
             for d in n.drivers:
                 d.kill()
             sh("ip", "-n", n.ns, "link", "del", n.ifname, check=False)
@@ -194,12 +203,13 @@ def nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
             Path(f"/var/run/wireguard/{n.ifname}.sock").unlink(missing_ok=True)
 
 
-def peer(n: Node, *ips: str, endpoint: bool = True) -> dict[str, Any]:
-    return {"key": n.pub, "endpoint": f"{n.underlay}:{n.port}" if endpoint else None, "ips": list(ips)}
+def peer(n: Node, *ips: str, endpoint: bool = True, host: str = "") -> dict[str, Any]:
+    ep = f"{host or n.underlay}:{n.port}" if endpoint else None
+    return {"key": n.pub, "endpoint": ep, "ips": list(ips)}
 
 
-def test_wireguard_go_backend_end_to_end(nodes: tuple[Node, Node]) -> None:
-    a, b = nodes
+def test_wireguard_go_backend_end_to_end(nodes: tuple[Node, Node, Node]) -> None:
+    a, b, _ = nodes
     c_pub = public_key(generate_private_key())  # a peer that never answers
     da, db = a.driver(), b.driver()
 
@@ -271,8 +281,8 @@ def test_wireguard_go_backend_end_to_end(nodes: tuple[Node, Node]) -> None:
     )
 
 
-def test_up_refuses_an_interface_it_did_not_create(nodes: tuple[Node, Node]) -> None:
-    a, _ = nodes
+def test_up_refuses_an_interface_it_did_not_create(nodes: tuple[Node, Node, Node]) -> None:
+    a, _, _ = nodes
     sh("ip", "netns", "exec", a.ns, "wireguard-go", a.ifname)
     d = a.driver()
     with pytest.raises(RuntimeError, match="not created by wg_netmanager"):
@@ -281,8 +291,8 @@ def test_up_refuses_an_interface_it_did_not_create(nodes: tuple[Node, Node]) -> 
     assert a.ifindex() is not None
 
 
-def test_existing_interface_is_adopted_not_owned(nodes: tuple[Node, Node]) -> None:
-    a, b = nodes
+def test_existing_interface_is_adopted_not_owned(nodes: tuple[Node, Node, Node]) -> None:
+    a, b, _ = nodes
     # Someone else made a's interface, with their own key, port and an extra address.
     sh("ip", "netns", "exec", a.ns, "wireguard-go", a.ifname)
     owner_key = generate_private_key()
@@ -307,3 +317,27 @@ def test_existing_interface_is_adopted_not_owned(nodes: tuple[Node, Node]) -> No
     assert a.ifindex() is not None and a.routes() == set()
     addrs = sh("ip", "-n", a.ns, "-j", "addr", "show", a.ifname).stdout
     assert "10.99.0.1" in addrs and "10.1.1.1" in addrs
+
+
+def test_gateway_relays_with_forwarding(nodes: tuple[Node, Node, Node]) -> None:
+    """a and c only reach b; with forwarding on, b relays a <-> c inside WireGuard."""
+    a, b, c = nodes
+    da, db, dc = a.driver(), b.driver(), c.driver()
+    for n, d in ((a, da), (b, db), (c, dc)):
+        n.up(d)
+    da.call("apply", peers=[peer(b, "10.1.1.2/32", "10.1.1.3/32")], routes=["10.1.1.2/32", "10.1.1.3/32"])
+    dc.call(
+        "apply",
+        peers=[peer(b, "10.1.1.2/32", "10.1.1.1/32", host=B_TO_C)],
+        routes=["10.1.1.2/32", "10.1.1.1/32"],
+    )
+    gateway_peers = [peer(a, "10.1.1.1/32"), peer(c, "10.1.1.3/32")]
+    db.call("apply", peers=gateway_peers, routes=["10.1.1.1/32", "10.1.1.3/32"], forwarding=False)
+    wait_until(lambda: a.ping("10.1.1.2") and c.ping("10.1.1.2"), 10, "both ends reach the gateway")
+    assert not a.ping("10.1.1.3")  # b does not relay yet
+
+    db.call("apply", peers=gateway_peers, routes=["10.1.1.1/32", "10.1.1.3/32"], forwarding=True)
+    t = wait_until(lambda: a.ping("10.1.1.3"), 5, "a reaches c through gateway b")
+    global_fwd = sh("ip", "netns", "exec", b.ns, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip()
+    assert global_fwd == "0"  # only b's WireGuard interface forwards
+    print(f"\nrelay through gateway: first ping {t * 1e3:.0f} ms after forwarding on")
