@@ -13,6 +13,7 @@ import yaml
 from wg_netmanager.core.config import (
     COMMAND_LINE,
     ConfigError,
+    dynamic_port,
     load_net,
     load_peer_file,
     node_settings,
@@ -370,7 +371,9 @@ def test_defaults() -> None:
     cli = peer_overrides(name="alice", wg_ip=IPv4Address("10.1.1.1"))
     s = node_settings(net(), None, cli)
     assert (s.name, s.wg_ip, s.interface) == ("alice", IPv4Address("10.1.1.1"), "wg0")
-    assert (s.wg_port, s.admin_port, s.backend, s.existing_interface) == (50000, 50001, "auto", False)
+    port = dynamic_port("alice")
+    assert 50000 <= port < 60000 and port != dynamic_port("bob")
+    assert (s.wg_port, s.admin_port, s.backend, s.existing_interface) == (port, port + 1, "auto", False)
     assert s.state_dir == Path("/var/lib/wg_netmanager")
     assert s.run_dir == Path("/run/wg_netmanager")
 

@@ -13,6 +13,7 @@ import binascii
 import logging
 import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
@@ -375,7 +376,7 @@ def node_settings(
 
     wg_port, wg_lay = pick("wg_port")
     if wg_port is None:
-        wg_port = static.endpoint_port if static is not None else DEFAULT_WG_PORT
+        wg_port = static.endpoint_port if static is not None else dynamic_port(name)
     admin_port, admin_lay = pick("admin_port")
     admin_given = admin_port is not None
     if admin_port is None:
@@ -399,6 +400,17 @@ def node_settings(
         run_dir=Path(run_dir),
         verbose=verbose,
     )
+
+
+def dynamic_port(name: str) -> int:
+    """Default WireGuard port of a non-static node: stable, and different per name.
+
+    Linux NAT keeps a host's source port only while no other host behind the same router
+    uses it; two nodes behind one router both on 50000 make one of them get a port that
+    differs per destination, and the endpoint a static node observes is then wrong for
+    hole punching. Distinct ports avoid that.
+    """
+    return DEFAULT_WG_PORT + 2 * (zlib.crc32(name.encode()) % 5000)
 
 
 # --- files ---

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
-from .messages import NodeInfo, TableChunk, chunk_table
+from .messages import NodeInfo, TableChunk, chunk_table, encode
 from .model import Endpoint
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class Member:
     info: NodeInfo
     last_seen: float
     observed: Optional[Endpoint] = None
+    admin: Optional[Endpoint] = None  # where its HELLOs come from: where to push the table
 
 
 class Hub:
@@ -43,6 +44,7 @@ class Hub:
         self.version = 1
         self._dirty = False
         self._chunks: Optional[list[TableChunk]] = None
+        self._encoded: Optional[list[tuple[int, bytes]]] = None
 
     def check_claim(self, info: NodeInfo) -> Optional[str]:
         """Why `info` must not be accepted, or None. Addresses are the attack surface."""
@@ -65,7 +67,7 @@ class Hub:
                 return f"wgIp {info.wg_ip} or name {info.name} is used by a live node"
         return None
 
-    def hello(self, info: NodeInfo, now: float) -> None:
+    def hello(self, info: NodeInfo, now: float, src: Optional[Endpoint] = None) -> None:
         """Record a member's (already checked) HELLO."""
         static = info.name in self.static_ips
         m = self.members.get(info.public_key)
@@ -75,6 +77,7 @@ class Hub:
             self.members[info.public_key] = m
             self._dirty = True
         m.last_seen = now
+        m.admin = src or m.admin
         # Static nodes keep their configured endpoint; the others get what our WireGuard saw.
         info = replace(info, static=static, endpoint=info.endpoint if static else m.observed)
         if info != m.info:
@@ -102,12 +105,15 @@ class Hub:
             self._dirty = True
         return infos
 
-    def commit(self) -> None:
-        """Bump the version once per batch of changes (called once per tick)."""
-        if self._dirty:
-            self.version += 1
-            self._chunks = None
-            self._dirty = False
+    def commit(self) -> bool:
+        """Bump the version once per batch of changes; True if it changed."""
+        if not self._dirty:
+            return False
+        self.version += 1
+        self._chunks = None
+        self._encoded = None
+        self._dirty = False
+        return True
 
     def entries(self) -> list[NodeInfo]:
         return [self.me] + sorted((m.info for m in self.members.values()), key=lambda i: i.name)
@@ -116,3 +122,10 @@ class Hub:
         if self._chunks is None:
             self._chunks = chunk_table(self.version, self.entries())
         return self._chunks
+
+    def encoded_chunks(self) -> list[tuple[int, bytes]]:
+        """`chunks()` as (message type, body): every member asking for the table gets the
+        same bytes, so they are encoded once per version instead of once per request."""
+        if self._encoded is None:
+            self._encoded = [encode(c) for c in self.chunks()]
+        return self._encoded

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -183,19 +184,32 @@ def _name(v: Any) -> str:
 
 
 def _key(v: Any) -> str:
-    if not isinstance(v, str) or len(v) != 44:
+    if not isinstance(v, str) or len(v) != 44 or not _key_ok(v):
         raise Drop("malformed")
-    try:
-        if len(base64.b64decode(v, validate=True)) != 32:
-            raise Drop("malformed")
-    except binascii.Error:
-        raise Drop("malformed") from None
     return v
+
+
+# A mesh repeats the same few thousand keys and addresses in every table chunk; parsing them
+# with `ipaddress`/base64 dominated decoding. The caches hold immutable values keyed by exact
+# strings (other types take the uncached path), so results are identical, and are bounded.
+_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _key_ok(v: str) -> bool:
+    try:
+        return len(base64.b64decode(v, validate=True)) == 32
+    except binascii.Error:
+        return False
+
+
+_parse_ip = functools.lru_cache(maxsize=_CACHE)(IPv4Address)
+_parse_iface = functools.lru_cache(maxsize=_CACHE)(IPv4Interface)
 
 
 def _ip(v: Any) -> IPv4Address:
     try:
-        return IPv4Address(v)
+        return _parse_ip(v) if type(v) is str else IPv4Address(v)
     except ValueError:
         raise Drop("malformed") from None
 
@@ -204,7 +218,7 @@ def _iface(v: Any) -> IPv4Interface:
     if not isinstance(v, str):
         raise Drop("malformed")
     try:
-        return IPv4Interface(v)
+        return _parse_iface(v) if type(v) is str else IPv4Interface(v)
     except ValueError:
         raise Drop("malformed") from None
 
@@ -230,8 +244,16 @@ def _bool(v: Any) -> bool:
 def _endpoint(v: Any) -> Endpoint:
     if not isinstance(v, str):
         raise Drop("malformed")
+    ep = _parse_endpoint(v) if type(v) is str else _parse_endpoint.__wrapped__(v)
+    if ep is None:
+        raise Drop("malformed")
+    return ep
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _parse_endpoint(v: str) -> Optional[Endpoint]:
     host, _, port = v.rpartition(":")
     try:
         return Endpoint(str(IPv4Address(host)), _port(int(port)))
-    except ValueError:
-        raise Drop("malformed") from None
+    except (ValueError, Drop):
+        return None

@@ -24,6 +24,8 @@ from .wire import Codec, Drop
 
 log = logging.getLogger(__name__)
 
+HANDSHAKE_SETTLE = 0.3  # seconds the other side gets to configure its WireGuard for us
+
 
 @dataclass(frozen=True)
 class StaticNode:
@@ -63,6 +65,7 @@ class HubLink:
     info: Optional[NodeInfo] = None
     session: int = 0
     last_ack: float = -1e9
+    first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
     pending: dict[int, m.TableChunk] = field(default_factory=dict)
@@ -134,7 +137,8 @@ class Node:
         if self.hub:
             for info in self.hub.expire(now):
                 self.paths.pop(info.public_key, None)
-            self.hub.commit()
+            if self.hub.commit():
+                self._push_table(now)
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.p.heartbeat
             hello = m.Hello(self._me(), 0)
@@ -177,7 +181,7 @@ class Node:
         for key, info in sorted(self.view.items(), key=lambda kv: kv[1].name):
             endpoint, keepalive = None, 0
             if info.static:
-                endpoint, keepalive = self._static_endpoint(info), self.p.static_keepalive
+                endpoint, keepalive = self._static_endpoint(info), self._static_keepalive(info, now)
             elif key in self.paths:
                 path = self.paths[key]
                 endpoint, keepalive = path.wg_endpoint(), path.wg_keepalive()
@@ -243,6 +247,11 @@ class Node:
         t, body = m.encode(msg)
         self.out.append((self.codec.seal(t, body, now), dst))
 
+    def _send_table(self, dst: Endpoint, now: float) -> None:
+        assert self.hub is not None
+        for t, body in self.hub.encoded_chunks():  # encoded once per table version
+            self.out.append((self.codec.seal(t, body, now), dst))
+
     def _handle(self, now: float, msg: m.Message, session: int, src: Endpoint) -> None:
         if isinstance(msg, m.Hello):
             if self.hub is None:
@@ -251,12 +260,13 @@ class Node:
             if why:
                 log.warning("rejected node %s from %s: %s", msg.node.name, src, why)
                 raise Drop("rejected")
-            self.hub.hello(msg.node, now)
-            self.hub.commit()
+            self.hub.hello(msg.node, now, src)
+            changed = self.hub.commit()
             self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
-            if msg.table_version != self.hub.version:
-                for chunk in self.hub.chunks():
-                    self._send(chunk, src, now)
+            if changed:
+                self._push_table(now)  # everyone learns of a change at once, not at their next HELLO
+            elif msg.table_version != self.hub.version:
+                self._send_table(src, now)
         elif isinstance(msg, m.HelloAck):
             link = self._link_for(msg.node)
             if link is None:
@@ -267,6 +277,8 @@ class Node:
                 and link.alive(now, self.p.hub_timeout)
             ):
                 raise Drop("rejected")
+            if link.first_ack is None or not link.alive(now, self.p.hub_timeout) or link.session != session:
+                link.first_ack = now
             link.info, link.session, link.last_ack = msg.node, session, now
         elif isinstance(msg, m.TableChunk):
             link = next((lk for lk in self.links.values() if lk.session == session), None)
@@ -290,6 +302,12 @@ class Node:
             if member and member.info.name == msg.name:
                 log.info("node %s left", msg.name)
                 self.hub.leave(msg.public_key)
+
+    def _push_table(self, now: float) -> None:
+        assert self.hub is not None
+        for member in self.hub.members.values():
+            if member.admin is not None:
+                self._send_table(member.admin, now)
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
         link = self.links.get(info.name)
@@ -316,13 +334,13 @@ class Node:
             taken_ips.add(info.wg_ip)
             taken_names.add(info.name)
         for key in list(self.paths):
+            path = self.paths[key]
             if key not in view:
                 del self.paths[key]
-            elif view[key] != self.paths[key].peer:
-                old, new = self.paths[key].peer, view[key]
-                self.paths[key].peer = new
-                if (old.endpoint, old.locals) != (new.endpoint, new.locals) and not self.paths[key].is_up:
-                    self.paths[key].retry_at = now  # new addresses: try again at once
+            elif view[key] != path.peer:
+                old, path.peer = path.peer, view[key]
+                if (old.endpoint, old.locals) != (path.peer.endpoint, path.peer.locals) and not path.is_up:
+                    path.restart()  # new addresses to try: start over at once
         self.view = view
 
     def _drive_paths(self, now: float) -> None:
@@ -332,11 +350,33 @@ class Node:
             path = self.paths.get(key)
             if path is None:
                 path = self.paths[key] = DirectPath(info, self.p.timing)
+            before = path.state
+            path.mine = self.locals
             path.update(now, self.stats.get(key))
             if path.wants_retry(now):
                 path.start(now, self.rng.getrandbits(48), self.stats.get(key), self.locals)
+                log.info(
+                    "path to %s: probing (WireGuard endpoint %s, local addresses %s)",
+                    info.name,
+                    path.endpoint,
+                    ", ".join(t.host for t in path.probe_targets) or "none",
+                )
+            elif path.state != before:
+                if path.is_up:
+                    log.info("path to %s: %s via %s", info.name, path.kind.value, self.stats[key].endpoint)
+                else:
+                    log.info("path to %s: no direct path, next try in %.0fs", info.name, path.retry_delay)
             for dst in path.due_probes(now):
                 self._send(m.Probe(self.p.name, self.p.public_key, path.nonce), dst, now)
+
+    def _static_keepalive(self, info: NodeInfo, now: float) -> int:
+        """Keepalive toward a static node; it starts the handshake, so hold it back until the
+        static node has had a moment to add us to its WireGuard (a handshake it drops costs
+        WireGuard's 5 s retry)."""
+        link = self.links.get(info.name)
+        if link is None or link.first_ack is None or now - link.first_ack < HANDSHAKE_SETTLE:
+            return 0
+        return self.p.static_keepalive
 
     def _static_endpoint(self, info: NodeInfo) -> Optional[Endpoint]:
         link = self.links.get(info.name)

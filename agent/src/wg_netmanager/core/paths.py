@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Optional
 
 from .messages import NodeInfo
@@ -37,11 +37,13 @@ class State(enum.Enum):
 class Timing:
     probe_interval: float = 0.5  # between PROBEs to local addresses
     probe_count: int = 4
-    probe_timeout: float = 7.0  # > WireGuard's 5 s handshake retry, so two attempts fit
+    probe_timeout: float = 11.0  # > 2 x WireGuard's 5 s handshake retry: three attempts fit
     retry_min: float = 10.0
     retry_max: float = 120.0
     dead_after: float = 6.0  # no rx for this long on an up path (keepalive is 2 s)
     keepalive: int = 2
+    lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
+    settle: float = 1.0  # wait after a peer appears before the first attempt
 
 
 @dataclass
@@ -61,24 +63,48 @@ class DirectPath:
     last_rx: int = -1
     last_rx_change: float = 0.0
     probe_targets: list[Endpoint] = field(default_factory=list)
+    first_seen: Optional[float] = None
+    mine: list[IPv4Interface] = field(default_factory=list)  # our own local addresses
+    baseline_rx: int = 0
+    decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
 
     # --- inputs ---------------------------------------------------------------------------
 
     def start(self, now: float, nonce: int, stats: Optional[PeerStats], mine: list[IPv4Interface]) -> None:
         self.state = State.PROBING
+        self.mine = list(mine)
         self.since = now
         self.nonce = nonce
         self.baseline_handshake = stats.last_handshake if stats else 0.0
-        self.endpoint = self.peer.endpoint
+        self.baseline_rx = stats.rx_bytes if stats else 0
         self.probe_targets = lan_candidates(self.peer, mine)
-        if self.endpoint is None and self.probe_targets:
-            self.endpoint = Endpoint(self.probe_targets[0].host, self.peer.wg_port)
         self.probes_left = self.timing.probe_count if self.probe_targets else 0
         self.next_probe = now
+        self.endpoint = None
+        # A peer on one of our own subnets is probably on our LAN: give the PROBEs a moment
+        # before WireGuard is pointed anywhere, because a handshake sent to the wrong place
+        # holds the next one back for WireGuard's 5 s retry.
+        self.decide_at = now + (self.timing.lan_wait if self._same_lan(self.probe_targets) else 0.0)
+        self._decide(now)
+
+    def _same_lan(self, targets: list[Endpoint]) -> bool:
+        return any(any(IPv4Address(t.host) in m.network for m in self.mine) for t in targets)
+
+    def peer_locals_as_targets(self) -> list[Endpoint]:
+        return [Endpoint(str(a.ip), self.peer.wg_port) for a in self.peer.locals]
+
+    def _decide(self, now: float) -> None:
+        if self.endpoint is None and now >= self.decide_at:
+            self.endpoint = self.peer.endpoint
+            if self.endpoint is None and self.probe_targets:
+                self.endpoint = Endpoint(self.probe_targets[0].host, self.peer.wg_port)
+            self.since = now
 
     def probe_answered(self, src: Endpoint) -> None:
         """A PROBE_ACK with our nonce came back from `src` (a local address of the peer)."""
         if self.state == State.PROBING and any(t.host == src.host for t in self.probe_targets):
+            if self.endpoint is None:
+                self.since = self.decide_at
             self.endpoint = Endpoint(src.host, self.peer.wg_port)
             self.probes_left = 0
 
@@ -87,22 +113,37 @@ class DirectPath:
         if rx != self.last_rx:
             self.last_rx, self.last_rx_change = rx, now
         if self.state == State.PROBING:
-            if stats and stats.last_handshake > self.baseline_handshake:
+            self._decide(now)
+            # Anything WireGuard received from the peer proves the path (it is authenticated);
+            # a responder only records its handshake once the first keepalive arrives.
+            if stats and (
+                stats.last_handshake > self.baseline_handshake or stats.rx_bytes > self.baseline_rx
+            ):
                 self.state = State.UP
                 self.since = now
                 self.retry_delay = 0.0
                 self.last_rx_change = now
                 self.kind = self._classify(stats.endpoint or self.endpoint)
             elif now - self.since > self.timing.probe_timeout:
-                self._down(now)
+                self._down(now, stats)
+        elif (
+            self.state == State.DOWN
+            and stats
+            and (stats.last_handshake > self.baseline_handshake or stats.rx_bytes > self.baseline_rx)
+        ):
+            # The other side's attempt got through after we gave up on ours.
+            self.state, self.since, self.last_rx_change = State.UP, now, now
+            self.kind = self._classify(stats.endpoint)
         elif self.state == State.UP:
             if stats and stats.endpoint:
                 self.kind = self._classify(stats.endpoint)
             if now - self.last_rx_change > self.timing.dead_after:
-                self._down(now)
+                self._down(now, stats)
 
-    def _down(self, now: float) -> None:
+    def _down(self, now: float, stats: Optional[PeerStats] = None) -> None:
         self.state = State.DOWN
+        if stats is not None:
+            self.baseline_handshake, self.baseline_rx = stats.last_handshake, stats.rx_bytes
         self.kind = PathKind.NONE
         self.retry_delay = min(max(self.retry_delay * 2, self.timing.retry_min), self.timing.retry_max)
         self.retry_at = now + self.retry_delay
@@ -110,7 +151,13 @@ class DirectPath:
     def _classify(self, ep: Optional[Endpoint]) -> PathKind:
         observed = self.peer.endpoint.host if self.peer.endpoint else None
         # A public node's local address is also its observed one: that is not a LAN path.
-        if ep is not None and ep.host != observed and any(str(a.ip) == ep.host for a in self.peer.locals):
+        if (
+            ep is not None
+            and ep.host != observed
+            and any(
+                str(a.ip) == ep.host and any(a.ip in m.network for m in self.mine) for a in self.peer.locals
+            )
+        ):
             return PathKind.LAN
         return PathKind.NAT
 
@@ -124,7 +171,18 @@ class DirectPath:
         self.next_probe = now + self.timing.probe_interval
         return [Endpoint(t.host, self.peer.admin_port) for t in self.probe_targets]
 
+    def restart(self) -> None:
+        self.state = State.IDLE
+
     def wants_retry(self, now: float) -> bool:
+        if self.first_seen is None:
+            self.first_seen = now
+        # Give the peer a moment to add us to its WireGuard: a handshake it drops costs a
+        # 5 s WireGuard retry.
+        if now - self.first_seen < self.timing.settle:
+            return False
+        if self.peer.endpoint is None and not self._same_lan(self.peer_locals_as_targets()):
+            return False  # nothing worth a try before a static node has seen where it is
         return self.state == State.IDLE or (self.state == State.DOWN and now >= self.retry_at)
 
     @property
@@ -136,7 +194,11 @@ class DirectPath:
         return self.endpoint if self.state == State.PROBING else None
 
     def wg_keepalive(self) -> int:
-        return self.timing.keepalive if self.state in (State.PROBING, State.UP) else 0
+        # Turning the keepalive on makes WireGuard start a handshake at once: only do it
+        # once there is an endpoint to send it to.
+        if self.state == State.UP or (self.state == State.PROBING and self.endpoint is not None):
+            return self.timing.keepalive
+        return 0
 
 
 def lan_candidates(peer: NodeInfo, mine: list[IPv4Interface]) -> list[Endpoint]:
