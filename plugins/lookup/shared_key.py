@@ -20,7 +20,7 @@ description:
     C(ansible-vault encrypt) works transparently. The content must be base64 of 32 bytes;
     otherwise the lookup fails with a message naming the file (never the content).
 author:
-  - wg_netmanager contributors
+  - wg_netmanager contributors (@wg-netmanager)
 options:
   _terms:
     description:
@@ -107,7 +107,7 @@ class LookupModule(LookupBase):
                     f"shared key file {path}: cannot create it: {to_native(exc)}"
                 ) from None
         try:
-            data, _ = self._loader._get_file_contents(path)
+            data = self._loader._get_file_contents(path)[0]
             return check(to_text(data, errors="surrogate_or_strict"), path)
         except SharedKeyError as exc:
             raise AnsibleLookupError(str(exc)) from None

@@ -17,7 +17,7 @@ description:
     fact C(wg_mesh), with a short summary at the top level.
   - Read-only; never changes anything.
 author:
-  - wg_netmanager contributors
+  - wg_netmanager contributors (@wg-netmanager)
 attributes:
   check_mode:
     support: full
@@ -43,7 +43,8 @@ options:
     description:
       - Fail when the agent is not running (no socket, or nothing listening on it).
       - When V(false), return RV(running=false) and RV(converged=false) instead, and set the
-        fact C(wg_mesh) to C({running: false, converged: false, peers: []}).
+        fact C(wg_mesh) to a document with C(running=false), C(converged=false) and no
+        C(peers).
     type: bool
     default: true
   timeout:
@@ -131,8 +132,8 @@ ansible_facts:
     wg_mesh:
       description:
         - The agent's status document, as C(wg_netmanager status --json) prints it.
-        - When the agent is not running and O(fail_on_missing=false),
-          C({running: false, converged: false, peers: []}).
+        - When the agent is not running and O(fail_on_missing=false), a document with
+          C(running=false), C(converged=false) and an empty C(peers) list.
       returned: always
       type: dict
       sample:

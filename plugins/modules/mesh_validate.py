@@ -23,7 +23,7 @@ description:
   - Pure computation on the controller, meant for C(delegate_to=localhost) and
     C(run_once=true). It never changes anything.
 author:
-  - wg_netmanager contributors
+  - wg_netmanager contributors (@wg-netmanager)
 attributes:
   check_mode:
     support: full

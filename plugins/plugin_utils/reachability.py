@@ -60,9 +60,9 @@ def _cell(peer: dict[str, Any] | None) -> str:
 def reachability_matrix(data: Any) -> tuple[list[str], dict[str, dict[str, str]]]:
     """Return (all node names, row name -> column name -> cell)."""
     rows = _rows(data)
-    names = {name for name, _ in rows}
-    for _, fact in rows:
-        names.update(_peers(fact))
+    names = {row[0] for row in rows}
+    for row in rows:
+        names.update(_peers(row[1]))
     columns = sorted(names)
     matrix = {}
     for name, fact in rows:
@@ -96,7 +96,7 @@ def reachability_table(data: Any) -> str:
 def path_summary(data: Any) -> list[str]:
     """One line per node pair, `alpha -> beta: static`; gateway paths name the relay."""
     rows = _rows(data)
-    columns, _ = reachability_matrix(data)
+    columns = reachability_matrix(data)[0]
     lines = []
     for name, fact in rows:
         if not _running(fact):
