@@ -115,7 +115,10 @@ def run_seed_agents(window: float) -> Result:
         lab.set_address("charlie", "192.168.1.33")
         t1 = time.monotonic()
         back = [(h, "charlie") for h in ("alpha", "beta", "delta")]
-        out["seed.roam_s"] = probe.wait_until(lambda: reachable(lab, back, ips), t1, 60)
+        out["seed.roam_s"] = probe.wait_until(lambda: reachable(lab, back, ips), t1, 30)
+        if out["seed.roam_s"] is None:
+            lost = [p for p, t in probe.ttls(lab, back, ips).items() if t is None]
+            print(f"  roaming: still unreachable after 30 s: {lost} (logs: {mesh.logs})", file=sys.stderr)
         return out
 
 
