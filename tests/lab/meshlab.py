@@ -40,7 +40,7 @@ class Mesh:
         lab: Lab,
         hosts: Optional[list[str]] = None,
         subnet: str = SUBNET,
-        extra_args: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = ("-v",),
     ) -> None:
         self.lab = lab
         self.hosts = hosts or lab.mesh_hosts

@@ -80,6 +80,9 @@ class Backend(abc.ABC):
     def down(self) -> None:
         """Remove our routes; remove the interface if this backend created it."""
 
+    def refresh_endpoints(self) -> None:
+        """Our own addresses changed: make WireGuard forget the source address it sends from."""
+
     def local_addresses(self) -> list[IPv4Interface]:
         """Underlay IPv4 addresses of this host (not loopback, not the WireGuard interface)."""
         from .netlink import local_addresses

@@ -63,6 +63,14 @@ class ManagedBackend(Backend):
         netlink.sync_routes(self.ifname, set(desired.routes), source)
         netlink.set_forwarding(self.ifname, desired.forwarding)
 
+    def refresh_endpoints(self) -> None:
+        # wireguard-go caches the local source address per endpoint ("sticky sockets") and
+        # keeps sending from an address we no longer have; writing the endpoint again drops
+        # that cache.
+        ops = [PeerOp(k, endpoint=p.endpoint) for k, p in self.control.get().peers.items() if p.endpoint]
+        if ops:
+            self.control.apply_ops(ops)
+
     def stats(self) -> dict[str, PeerStats]:
         return {key: peer.stats() for key, peer in self.control.get().peers.items()}
 

@@ -108,6 +108,9 @@ class Node:
     def set_locals(self, addrs: list[IPv4Interface]) -> None:
         addrs = sorted(a for a in addrs if a.ip not in self.p.subnet)
         if addrs != self.locals:
+            if self.locals:  # we moved: our direct paths are probably gone
+                for path in self.paths.values():
+                    path.restart()
             self.locals = addrs
             if self.hub:
                 self.hub.me = self._me()
@@ -339,8 +342,8 @@ class Node:
                 del self.paths[key]
             elif view[key] != path.peer:
                 old, path.peer = path.peer, view[key]
-                if (old.endpoint, old.locals) != (path.peer.endpoint, path.peer.locals) and not path.is_up:
-                    path.restart()  # new addresses to try: start over at once
+                if (old.endpoint, old.locals) != (path.peer.endpoint, path.peer.locals):
+                    path.restart()  # it moved (or we learnt where it is): start over at once
         self.view = view
 
     def _drive_paths(self, now: float) -> None:

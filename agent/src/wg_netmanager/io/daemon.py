@@ -55,9 +55,7 @@ class Agent:
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
-        self.hostnames = {
-            p.name: p.endpoint_host for p in net.peers if not _is_ip(p.endpoint_host)
-        }
+        self.hostnames = {p.name: p.endpoint_host for p in net.peers if not _is_ip(p.endpoint_host)}
 
     def _params(self, public_key: str, listen_port: int) -> Params:
         s = self.settings
@@ -65,9 +63,7 @@ class Agent:
             StaticNode(p.name, p.wg_ip, p.endpoint_host, p.endpoint_port, p.admin_port)
             for p in self.net.peers
         )
-        return Params(
-            s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics
-        )
+        return Params(s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics)
 
     async def run(self) -> int:
         s = self.settings
@@ -97,7 +93,11 @@ class Agent:
                 loop.add_signal_handler(sig, self.stop.set)
             log.info(
                 "%s (%s) up on %s with %s, control port %d",
-                s.name, s.wg_ip, s.interface, self.backend.name, s.admin_port,
+                s.name,
+                s.wg_ip,
+                s.interface,
+                self.backend.name,
+                s.admin_port,
             )
             await self._loop()
             log.info("leaving the mesh")
@@ -123,7 +123,11 @@ class Agent:
             now = time.time()
             if now >= next_locals:
                 next_locals = now + LOCALS_EVERY
-                self.node.set_locals(await self._bk(self.backend.local_addresses))
+                addrs = await self._bk(self.backend.local_addresses)
+                if self.node.locals and sorted(addrs) != self.node.locals:
+                    log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
+                    await self._bk(self.backend.refresh_endpoints)
+                self.node.set_locals(addrs)
             if now >= next_resolve and self.hostnames:
                 next_resolve = now + RESOLVE_EVERY
                 asyncio.ensure_future(self._resolve())

@@ -1,0 +1,179 @@
+"""Real agents, wireguard-go and real pings on the lab's topologies.
+
+Deadlines here are generous bounds that say "it works"; how fast it works is what
+bench/convergence.py measures and prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from meshlab import PYTHON, Mesh, wait_for
+
+pytestmark = pytest.mark.lab
+
+DIRECT_TTL = 64  # a gateway decrements the TTL of what it forwards
+
+
+@pytest.fixture
+def mesh_on(make_lab: Any) -> Iterator[Any]:
+    meshes: list[Mesh] = []
+
+    def start(topology: str, hosts: list[str] | None = None) -> Mesh:
+        lab = make_lab(topology)
+        mesh = Mesh(lab, hosts)
+        meshes.append(mesh)
+        mesh.start_all()
+        mesh.wait_started()
+        return mesh
+
+    try:
+        yield start
+    finally:
+        for mesh in meshes:
+            mesh.close()
+
+
+def both_ways(mesh: Mesh, a: str, b: str, kind: str) -> bool:
+    return mesh.paths(a).get(b) == kind and mesh.paths(b).get(a) == kind
+
+
+def test_seed_basic_converges_to_direct_paths(mesh_on: Any) -> None:
+    mesh = mesh_on("seed-basic")
+    wait_for(mesh.all_ping, 15, what="every pair pings")
+    wait_for(
+        lambda: (
+            both_ways(mesh, "charlie", "delta", "lan")
+            and both_ways(mesh, "alpha", "charlie", "nat")
+            and both_ways(mesh, "alpha", "delta", "nat")
+        ),
+        30,
+        interval=0.5,
+        what="lan and nat paths",
+    )
+    ttls = mesh.ttls()
+    assert all(t == DIRECT_TTL for t in ttls.values()), ttls  # nothing goes through a gateway
+    st = mesh.status("alpha")
+    assert st is not None and st["converged"] is True
+    assert {p["name"]: p["path"] for p in st["peers"]} == {"beta": "static", "charlie": "nat", "delta": "nat"}
+    for p in st["peers"]:
+        assert set(p) >= {"name", "wgIp", "publicKey", "path", "gateway", "endpoint", "lastHandshake"}
+        assert p["lastHandshake"] > 0 and p["rxBytes"] > 0
+    for host in mesh.hosts:  # no key in any log
+        log = mesh.log(host)
+        assert mesh.shared_key not in log
+        key = mesh.lab.host(host).path("/var/lib/wg_netmanager/wg0/private.key").read_text().strip()
+        assert key not in log
+        assert (
+            oct(mesh.lab.host(host).path("/var/lib/wg_netmanager/wg0/private.key").stat().st_mode & 0o777)
+            == "0o600"
+        )
+
+
+def test_hard_nat_goes_through_a_gateway(mesh_on: Any) -> None:
+    mesh = mesh_on("hard-nat")
+    wait_for(mesh.all_ping, 15, what="every pair pings")
+    assert mesh.paths("alpha")["charlie"] == "gateway"
+    assert mesh.ping("alpha", "charlie") == DIRECT_TTL - 1
+    wait_for(lambda: both_ways(mesh, "charlie", "delta", "lan"), 15, interval=0.5)
+    for _ in range(5):  # and it stays so while punching keeps failing
+        assert mesh.all_ping(1.0), mesh.unreachable()
+
+
+def test_double_nat_reachable(mesh_on: Any) -> None:
+    mesh = mesh_on("seed-double-nat")
+    wait_for(mesh.all_ping, 15, what="every pair pings")
+    wait_for(lambda: mesh.status("beta")["converged"], 5)
+
+
+def test_restart_roaming_and_leave(mesh_on: Any) -> None:
+    mesh = mesh_on("seed-basic")
+    wait_for(mesh.all_ping, 15, what="every pair pings")
+    key_before = mesh.status("charlie")["publicKey"]
+
+    # kill -9 and start again: same identity, pairs back
+    mesh.procs["charlie"].send_signal(signal.SIGKILL)
+    mesh.procs.pop("charlie").wait(5)
+    mesh.start("charlie")
+    mesh.wait_started()
+    wait_for(lambda: all(mesh.ping(a, b) for a, b in mesh.pairs() if "charlie" in (a, b)), 15, what="back")
+    assert mesh.status("charlie")["publicKey"] == key_before
+
+    # roaming: charlie gets a new address on its LAN
+    mesh.lab.set_address("charlie", "192.168.1.33")
+    wait_for(lambda: all(mesh.ping(h, "charlie") for h in ("alpha", "beta", "delta")), 15, what="roamed")
+
+    # SIGTERM: peers are told, routes and the interface go away
+    assert mesh.stop("delta") == 0
+    wait_for(lambda: "delta" not in mesh.paths("beta"), 5, what="beta forgets delta")
+    links = mesh.lab.host("delta").run(["ip", "-br", "link"]).stdout
+    assert "wg0" not in links
+
+
+def test_gateway_loss_reroutes(mesh_on: Any) -> None:
+    mesh = mesh_on("hard-nat-2gw")
+    wait_for(mesh.all_ping, 15, what="every pair pings")
+    gw = next(p["gateway"] for p in mesh.status("alpha")["peers"] if p["name"] == "charlie")
+    assert gw in ("beta", "echo")
+    other = "echo" if gw == "beta" else "beta"
+    mesh.lab.isolate_host(gw)
+    survivors = [h for h in mesh.hosts if h != gw]
+    wait_for(
+        lambda: all(mesh.ping(a, b) for a in survivors for b in survivors if a != b),
+        20,
+        what=f"reroute around {gw}",
+    )
+    assert next(p["gateway"] for p in mesh.status("alpha")["peers"] if p["name"] == "charlie") == other
+
+
+def test_forged_claims_are_rejected(mesh_on: Any) -> None:
+    """A node holding the shared key that claims an address outside the subnet (or another
+    node's) is rejected by the static node, and nobody routes to it."""
+    mesh = mesh_on("seed-basic")
+    wait_for(lambda: (mesh.status("beta") or {}).get("converged"), 15)
+    script = f"""
+import base64, random, socket, time
+from ipaddress import IPv4Address
+from wg_netmanager.core import messages as m
+from wg_netmanager.core.wire import Codec
+key = base64.b64decode({mesh.shared_key!r})
+codec = Codec(key, random.getrandbits(64))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+pub = base64.b64encode(bytes(32)).decode()
+for name, ip in (("mallory", "8.8.8.8"), ("mallory", "10.1.1.3")):
+    info = m.NodeInfo(name, IPv4Address(ip), pub, 50000, 50001)
+    t, body = m.encode(m.Hello(info, 0))
+    s.sendto(codec.seal(t, body, time.time()), ("198.51.100.2", 50001))
+s.sendto(b"WGNM garbage", ("198.51.100.2", 50001))
+s.sendto(b"\\x00" * 40, ("198.51.100.2", 50001))
+"""
+    mesh.lab.host("alpha").run([PYTHON, "-c", script])
+    wait_for(lambda: mesh.status("beta")["drops"]["rejected"] >= 2, 5, what="rejections counted")
+    drops = mesh.status("beta")["drops"]
+    assert drops["foreign"] >= 1 and drops["truncated"] + drops["forged"] >= 1
+    assert all("mallory" not in mesh.paths(h) for h in mesh.hosts)
+    routes = mesh.lab.host("beta").run(["ip", "route"]).stdout
+    assert "8.8.8.8" not in routes
+    assert mesh.all_ping()  # and the mesh is unharmed
+
+
+def test_config_errors_exit_2_with_one_line(make_lab: Any) -> None:
+    lab = make_lab("seed-basic")
+    mesh = Mesh(lab)
+    bad = mesh.net_yaml()
+    bad["network"]["sharedKey"] = base64.b64encode(os.urandom(16)).decode()
+    mesh.write_configs("alpha", bad)
+    r = lab.host("alpha").run(
+        [PYTHON, "-m", "wg_netmanager", "-c", "/etc/wg_netmanager/net.yaml", "-n", "alpha", "-a", "10.1.1.1"],
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "network.sharedKey" in r.stderr and "Traceback" not in r.stderr
