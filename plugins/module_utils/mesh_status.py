@@ -69,6 +69,8 @@ def parse_status(data: bytes, source: str = "status") -> dict[str, Any]:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise StatusError(f"{source}: not a JSON document ({exc})") from None
+    if isinstance(doc, dict) and doc.get("error") and "peers" not in doc:
+        raise StatusError(f"{source}: the agent reports an error: {doc['error']}")
     if not isinstance(doc, dict) or not isinstance(doc.get("peers", []), list):
         raise StatusError(f"{source}: not a status document (expected an object with peers)")
     return doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -51,6 +52,7 @@ def test_stale_socket_means_not_running(tmp_path: Path) -> None:
         (b"[1, 2]", "not a status document"),
         (b'{"peers": 3}', "not a status document"),
         (b"\xff\xfe", "not a JSON document"),
+        (b'{"error": "internal error"}', "the agent reports an error: internal error"),
     ],
 )
 def test_bad_documents(status_server: Any, payload: bytes, match: str) -> None:
@@ -128,3 +130,35 @@ def test_module_not_running(run_adhoc: Any, tmp_path: Path) -> None:
 def test_module_interface_option_picks_default_socket(run_adhoc: Any) -> None:
     result, _ = run_adhoc("wg_netmanager.mesh.mesh_info", "interface=wgtestnone fail_on_missing=false")
     assert result["socket"] == "/run/wg_netmanager/wgtestnone.sock"
+
+
+def test_module_reads_the_agents_own_status_server(
+    run_adhoc: Any, tmp_path: Path, status_alpha: dict[str, Any]
+) -> None:
+    """Interop with the server side in the agent package, not only with our stand-in."""
+    agent_status = pytest.importorskip("wg_netmanager.io.status")
+    path = tmp_path / "run" / "wg0.sock"
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def serve() -> None:
+        holder["server"] = await agent_status.start_status_server(path, lambda: status_alpha)
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(serve(), loop).result(timeout=10)
+        assert ready.wait(10)
+        result, proc = run_adhoc("wg_netmanager.mesh.mesh_info", f"socket={path}")
+        assert proc.returncode == 0, result
+        assert result["ansible_facts"]["wg_mesh"]["name"] == "alpha"
+        assert result["paths"] == {"beta": "static", "charlie": "gateway"}
+    finally:
+        if "server" in holder:
+            stop = agent_status.stop_status_server(holder["server"], path)
+            asyncio.run_coroutine_threadsafe(stop, loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
