@@ -35,9 +35,7 @@ def _inventory(tmp_path: Path, nodes: dict[str, dict[str, Any]]) -> Path:
         }
     group_vars = {"wg_subnet": "10.1.1.0/24", "wg_shared_key_file": str(tmp_path / "mesh.key")}
     path = tmp_path / "hosts.yml"
-    path.write_text(
-        yaml.safe_dump({"all": {"children": {"wg_mesh": {"vars": group_vars, "hosts": hosts}}}})
-    )
+    path.write_text(yaml.safe_dump({"all": {"children": {"wg_mesh": {"vars": group_vars, "hosts": hosts}}}}))
     return path
 
 
@@ -72,8 +70,12 @@ def _failure(doc: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        pytest.param({"charlie": {"wg_ip": "10.1.1.1"}}, ["charlie", "wg_ip", "10.1.1.1"], id="duplicate-wg_ip"),
-        pytest.param({"charlie": {"wg_ip": "10.9.0.3"}}, ["charlie", "wg_ip", "outside"], id="wg_ip-outside-subnet"),
+        pytest.param(
+            {"charlie": {"wg_ip": "10.1.1.1"}}, ["charlie", "wg_ip", "10.1.1.1"], id="duplicate-wg_ip"
+        ),
+        pytest.param(
+            {"charlie": {"wg_ip": "10.9.0.3"}}, ["charlie", "wg_ip", "outside"], id="wg_ip-outside-subnet"
+        ),
         pytest.param({"beta": {"wg_ip": "10.1.1.2"}}, ["wg_static_endpoint", "static"], id="no-static-node"),
         pytest.param(
             {"beta": {"wg_ip": "10.1.1.2", "wg_static_endpoint": "198.51.100.2"}},
@@ -115,9 +117,7 @@ def test_good_inventory_passes_play_one(ansible_env: dict[str, str], tmp_path: P
     names = [play["play"]["name"] for play in doc["plays"]]
     assert names[0] == "Validate the mesh inventory"
     assert len(names) == 2
-    assert all(
-        not task["hosts"]["localhost"].get("failed") for task in doc["plays"][0]["tasks"]
-    )
+    assert all(not task["hosts"]["localhost"].get("failed") for task in doc["plays"][0]["tasks"])
     assert doc["stats"]["alpha"]["unreachable"] == 1
     key = tmp_path / "mesh.key"
     assert key.exists() and key.stat().st_mode & 0o777 == 0o600
