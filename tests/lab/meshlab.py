@@ -93,9 +93,12 @@ class Mesh:
         return proc.wait(timeout)
 
     def status(self, host: str) -> Optional[dict[str, Any]]:
-        r = self.lab.host(host).run(
-            [PYTHON, "-m", "wg_netmanager", "status", "--json", "-i", "wg0"], check=False, timeout=10
-        )
+        try:
+            r = self.lab.host(host).run(
+                [PYTHON, "-m", "wg_netmanager", "status", "--json", "-i", "wg0"], check=False, timeout=30
+            )
+        except subprocess.TimeoutExpired:  # a loaded machine; the caller polls again
+            return None
         if r.returncode != 0:
             return None
         return json.loads(r.stdout)

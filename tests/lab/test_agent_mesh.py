@@ -150,13 +150,18 @@ for name, ip in (("mallory", "8.8.8.8"), ("mallory", "10.1.1.3")):
     info = m.NodeInfo(name, IPv4Address(ip), pub, 50000, 50001)
     t, body = m.encode(m.Hello(info, 0))
     s.sendto(codec.seal(t, body, time.time()), ("198.51.100.2", 50001))
-s.sendto(b"WGNM garbage", ("198.51.100.2", 50001))
-s.sendto(b"\\x00" * 40, ("198.51.100.2", 50001))
+s.sendto(b"\\x00" * 40, ("198.51.100.2", 50001))  # foreign
+s.sendto(b"WGNM\\x01" + bytes(10), ("198.51.100.2", 50001))  # truncated
+s.sendto(b"WGNM\\x01" + bytes(16) + bytes(48), ("198.51.100.2", 50001))  # forged
+real = codec.seal(t, body, time.time())
+s.sendto(real, ("198.51.100.2", 50001))
+s.sendto(real, ("198.51.100.2", 50001))  # replayed
 """
-    mesh.lab.host("alpha").run([PYTHON, "-c", script])
+    mesh.lab.host("alpha").run([PYTHON, "-c", script], timeout=120)
     wait_for(lambda: mesh.status("beta")["drops"]["rejected"] >= 2, 5, what="rejections counted")
     drops = mesh.status("beta")["drops"]
-    assert drops["foreign"] >= 1 and drops["truncated"] + drops["forged"] >= 1
+    assert drops["foreign"] >= 1 and drops["truncated"] >= 1 and drops["forged"] >= 1
+    assert drops["replayed"] >= 1
     assert all("mallory" not in mesh.paths(h) for h in mesh.hosts)
     routes = mesh.lab.host("beta").run(["ip", "route"]).stdout
     assert "8.8.8.8" not in routes
