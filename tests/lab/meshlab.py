@@ -73,7 +73,7 @@ class Mesh:
 
     def start(self, host: str, wg_ip: Optional[str] = None, net: Optional[dict[str, Any]] = None) -> None:
         self.write_configs(host, net)
-        log = open(self.logs / f"{host}.log", "a" if host in self.started else "w")
+        log = open(self.logs / f"{host}.log", "a" if host in self.started else "w")  # noqa: SIM115
         self.started.add(host)
         cmd = [
             PYTHON, "-m", "wg_netmanager",

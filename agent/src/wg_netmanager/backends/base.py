@@ -80,7 +80,7 @@ class Backend(abc.ABC):
     def down(self) -> None:
         """Remove our routes; remove the interface if this backend created it."""
 
-    def refresh_endpoints(self) -> None:
+    def refresh_endpoints(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Our own addresses changed: make WireGuard forget the source address it sends from."""
 
     def local_addresses(self) -> list[IPv4Interface]:
