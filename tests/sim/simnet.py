@@ -233,18 +233,37 @@ class SimNet:
                 return key
         return None
 
-    def reachable(self, a: str, b: str) -> bool:
+    def _index(self) -> _Index:
+        """Lookups for a batch of reachability checks: O(1) per hop instead of scanning every
+        host and every peer's AllowedIPs (which made `all_reachable` O(N^3))."""
+        by_key: dict[str, Host] = {}
+        for h in self.hosts.values():
+            if h.alive:
+                by_key.setdefault(h.key, h)
+        return _Index(by_key, {})
+
+    def _lookup(self, index: _Index, host: Host, ip: IPv4Address) -> Optional[str]:
+        table = index.routes.get(host.name, False)
+        if table is False:
+            table = _route_table(host)
+            index.routes[host.name] = table
+        if table is None:
+            return self._peer_for(host, ip)
+        return table.get(ip)
+
+    def reachable(self, a: str, b: str, index: Optional[_Index] = None) -> bool:
         """Would a packet from a's wgIp reach b's wgIp (AllowedIPs, sessions, source checks)?"""
+        index = index or self._index()
         src_ip, dst_ip = self.hosts[a].node.p.wg_ip, self.hosts[b].node.p.wg_ip
         host = self.hosts[a]
         for _hop in range(3):
-            key = self._peer_for(host, dst_ip)
+            key = self._lookup(index, host, dst_ip)
             if key is None or not host.wg[key].session:
                 return False
-            nxt = next((h for h in self.hosts.values() if h.key == key and h.alive), None)
+            nxt = index.by_key.get(key)
             if nxt is None or host.key not in nxt.wg:
                 return False
-            if not nxt.wg[host.key].session or self._peer_for(nxt, src_ip) != host.key:
+            if not nxt.wg[host.key].session or self._lookup(index, nxt, src_ip) != host.key:
                 return False  # receiver's cryptokey routing drops the source
             if nxt.name == b:
                 return True
@@ -253,15 +272,35 @@ class SimNet:
 
     def all_reachable(self) -> bool:
         names = [n for n, h in self.hosts.items() if h.alive]
-        return all(self.reachable(a, b) for a in names for b in names if a != b)
+        index = self._index()
+        return all(self.reachable(a, b, index) for a in names for b in names if a != b)
 
     def unreachable_pairs(self) -> list[tuple[str, str]]:
         names = [n for n, h in self.hosts.items() if h.alive]
-        return [(a, b) for a in names for b in names if a != b and not self.reachable(a, b)]
+        index = self._index()
+        return [(a, b) for a in names for b in names if a != b and not self.reachable(a, b, index)]
 
     def path(self, a: str, b: str) -> str:
         st = self.hosts[a].node.status(self.now)
         return next((p["path"] for p in st["peers"] if p["name"] == b), "none")
+
+
+@dataclass
+class _Index:
+    by_key: dict[str, Host]  # public key -> first live host with it
+    routes: dict[str, Optional[dict[IPv4Address, str]]]  # host name -> /32 AllowedIPs -> key
+
+
+def _route_table(host: Host) -> Optional[dict[IPv4Address, str]]:
+    """wgIp -> the first peer (in WireGuard's order) whose AllowedIPs hold it; None when some
+    AllowedIP is wider than /32 (then the caller scans, as WireGuard's longest match would)."""
+    table: dict[IPv4Address, str] = {}
+    for key, peer in host.wg.items():
+        for net in peer.allowed:
+            if net.prefixlen != 32:
+                return None
+            table.setdefault(net.network_address, key)
+    return table
 
 
 def _fake_key(name: str) -> str:
