@@ -72,6 +72,7 @@ class SimNet:
         self.statics: list[StaticNode] = []
         self.shared = bytes(self.rng.getrandbits(8) for _ in range(32))
         self.admin_packets = 0
+        self.admin_bytes = 0
 
     # --- building ---------------------------------------------------------------------------
 
@@ -149,6 +150,7 @@ class SimNet:
             return
         if dport == ADMIN_PORT:
             self.admin_packets += 1
+            self.admin_bytes += len(data)
             target.node.datagram(self.now, data, src)
         elif dport == WG_PORT:
             self._wg_receive(target, src, data)

@@ -1,0 +1,74 @@
+"""Simulated mesh at scale: time to full reachability and idle control traffic per node.
+
+Run: .venv/bin/python bench/sim_scale.py 200 1000
+Topology as tests/sim/test_sim.py::test_large_mesh_converges: N/20 static nodes, the rest
+behind 8 NAT routers (one symmetric).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "sim"))
+
+from simnet import SimNet  # noqa: E402
+
+IDLE_SECONDS = 10.0
+DT = 0.25
+
+
+def build(n: int) -> SimNet:
+    net = SimNet(seed=7)
+    publics = max(2, n // 20)
+    for i in range(publics):
+        net.add_static(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
+    for i in range(publics):
+        net.add_host(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
+    nats = [net.add_nat(f"203.0.113.{j + 1}", symmetric=(j == 0)) for j in range(8)]
+    for i in range(n - publics):
+        j = i % len(nats)
+        k = 10 + i // len(nats)
+        net.add_host(
+            f"n{i}",
+            f"192.168.{j}.{k}" if k < 255 else f"192.169.{j}.{k - 245}",
+            f"10.1.{1 + i // 250}.{1 + i % 250}",
+            nat=nats[j],
+        )
+    return net
+
+
+def run(n: int) -> tuple[int, float, float, float, float]:
+    start = time.monotonic()
+    net = build(n)
+    converged = net.run_until(net.all_reachable, timeout=120, dt=DT)
+    for _ in range(int(10 / DT)):  # let probing settle before measuring idle traffic
+        net.step(DT)
+    packets, size = net.admin_packets, net.admin_bytes
+    for _ in range(int(IDLE_SECONDS / DT)):
+        net.step(DT)
+    per = n * IDLE_SECONDS
+    return (
+        n,
+        converged,
+        (net.admin_packets - packets) / per,
+        (net.admin_bytes - size) / per,
+        time.monotonic() - start,
+    )
+
+
+def main(argv: list[str]) -> None:
+    sizes = [int(a) for a in argv] or [200, 1000]
+    print(f"$ python bench/sim_scale.py {' '.join(map(str, sizes))}")
+    print(
+        f"{'N':>6} {'reachable after (sim s)':>24} {'idle dgrams/node/s':>19}"
+        f" {'idle B/node/s':>14} {'wall s':>8}"
+    )
+    for n in sizes:
+        row = run(n)
+        print(f"{row[0]:>6} {row[1]:>24.2f} {row[2]:>19.2f} {row[3]:>14.0f} {row[4]:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
