@@ -106,7 +106,7 @@ def test_inconsistent_subnet_is_named(ansible_env: dict[str, str], tmp_path: Pat
     rc, doc = _run(ansible_env, inventory)
     assert rc != 0
     message = _failure(doc)
-    assert "wg_subnet" in message and "10.2.0.0/16" in message, message
+    assert "wg_subnet" in message and "charlie=10.2.0.0/16" in message, message
 
 
 def test_good_inventory_passes_play_one(ansible_env: dict[str, str], tmp_path: Path) -> None:
