@@ -105,6 +105,10 @@ class Hub:
             self._dirty = True
         return infos
 
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
     def commit(self) -> bool:
         """Bump the version once per batch of changes; True if it changed."""
         if not self._dirty:

@@ -24,6 +24,7 @@ from .wire import Codec, Drop
 
 log = logging.getLogger(__name__)
 
+PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 HANDSHAKE_SETTLE = 0.3  # seconds the other side gets to configure its WireGuard for us
 
 
@@ -101,6 +102,7 @@ class Node:
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self.out: list[tuple[bytes, Endpoint]] = []
         self.next_heartbeat = now
+        self.last_push = -1e9
         self.started = now
 
     # --- inputs -----------------------------------------------------------------------------
@@ -140,8 +142,7 @@ class Node:
         if self.hub:
             for info in self.hub.expire(now):
                 self.paths.pop(info.public_key, None)
-            if self.hub.commit():
-                self._push_table(now)
+            self._maybe_push(now)
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.p.heartbeat
             hello = m.Hello(self._me(), 0)
@@ -264,11 +265,9 @@ class Node:
                 log.warning("rejected node %s from %s: %s", msg.node.name, src, why)
                 raise Drop("rejected")
             self.hub.hello(msg.node, now, src)
-            changed = self.hub.commit()
+            pushed = self._maybe_push(now, before=src)
             self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
-            if changed:
-                self._push_table(now)  # everyone learns of a change at once, not at their next HELLO
-            elif msg.table_version != self.hub.version:
+            if not pushed and msg.table_version != self.hub.version:
                 self._send_table(src, now)
         elif isinstance(msg, m.HelloAck):
             link = self._link_for(msg.node)
@@ -306,11 +305,21 @@ class Node:
                 log.info("node %s left", msg.name)
                 self.hub.leave(msg.public_key)
 
-    def _push_table(self, now: float) -> None:
+    def _maybe_push(self, now: float, before: Optional[Endpoint] = None) -> bool:
+        """Publish a changed table to every member at once, rather than at their next HELLO,
+        but at most every PUSH_INTERVAL: a push costs members x chunks datagrams, and while
+        many nodes join the table changes with nearly every HELLO."""
         assert self.hub is not None
+        if not self.hub.dirty or now - self.last_push < PUSH_INTERVAL:
+            return False
+        self.hub.commit()
+        self.last_push = now
+        if before is not None:  # the HELLO's sender learns the new version first, then the rest
+            self._send(m.HelloAck(self.hub.me, self.hub.version), before, now)
         for member in self.hub.members.values():
             if member.admin is not None:
                 self._send_table(member.admin, now)
+        return True
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
         link = self.links.get(info.name)
