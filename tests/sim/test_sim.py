@@ -66,6 +66,7 @@ def test_dead_node_is_dropped_and_comes_back() -> None:
     net.run_until(net.all_reachable, timeout=5)
 
 
+@pytest.mark.timeout(1800)  # minutes of CPU on a 2-core runner; bench/sim_scale.py reports figures
 @pytest.mark.parametrize("n", [200])
 def test_large_mesh_converges(n: int) -> None:
     net = SimNet(seed=7)
