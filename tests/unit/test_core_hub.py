@@ -1,0 +1,161 @@
+"""The static node's member table: which claims it accepts, endpoints, expiry, versions."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Optional
+
+import pytest
+
+from wg_netmanager.core.hub import Hub
+from wg_netmanager.core.messages import NodeInfo
+from wg_netmanager.core.model import Endpoint
+
+SUBNET = IPv4Network("10.1.1.0/24")
+NOW = 1_700_000_000.0
+TIMEOUT = 3.5
+
+
+def key(n: int) -> str:
+    return base64.b64encode(n.to_bytes(32, "big")).decode()
+
+
+def node(name: str, ip: str, n: int, **kw: Any) -> NodeInfo:
+    return NodeInfo(name, IPv4Address(ip), key(n), 50000, 50001, **kw)
+
+
+ME = node("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
+GAMMA = node("gamma", "10.1.1.5", 5, static=True, endpoint=Endpoint("198.51.100.5", 50000))
+ALICE = node("alice", "10.1.1.1", 1)
+
+
+def make_hub() -> Hub:
+    return Hub(ME, SUBNET, {"beta": ME.wg_ip, "gamma": GAMMA.wg_ip}, TIMEOUT)
+
+
+def joined(*infos: NodeInfo) -> Hub:
+    hub = make_hub()
+    for i in infos:
+        assert hub.check_claim(i) is None
+        hub.hello(i, NOW)
+    hub.commit()
+    return hub
+
+
+@pytest.mark.parametrize(
+    ("claim", "why"),
+    [
+        (node("x", "10.1.2.1", 9), "outside subnet"),
+        (node("x", "8.8.8.8", 9), "outside subnet"),
+        (node("x", "10.1.1.0", 9), "outside subnet"),
+        (node("x", "10.1.1.255", 9), "outside subnet"),
+        (node("x", "10.1.1.9", 2), "public key"),
+        (node("x", "10.1.1.2", 9), "this node's address"),
+        (node("beta", "10.1.1.9", 9), "this node's address"),
+        (node("x", "10.1.1.5", 9), "belongs to a static node"),
+        (node("gamma", "10.1.1.9", 9), "static node gamma must have wgIp 10.1.1.5"),
+        (node("x", "10.1.1.1", 9), "used by a live node"),
+        (node("alice", "10.1.1.9", 9), "used by a live node"),
+    ],
+)
+def test_check_claim_rejects(claim: NodeInfo, why: str) -> None:
+    hub = joined(ALICE)
+    reason: Optional[str] = hub.check_claim(claim)
+    assert reason is not None and why in reason
+
+
+def test_check_claim_accepts_member_reannouncing_and_static_with_its_address() -> None:
+    hub = joined(ALICE)
+    assert hub.check_claim(ALICE) is None
+    assert hub.check_claim(replace(ALICE, wg_port=51000)) is None
+    assert hub.check_claim(replace(ALICE, wg_ip=IPv4Address("10.1.1.77"))) is None  # its own new address
+    assert hub.check_claim(GAMMA) is None
+    assert hub.check_claim(node("zed", "10.1.1.254", 9)) is None
+
+
+def test_hello_replaces_endpoint_by_observed_for_non_static() -> None:
+    hub = make_hub()
+    claimed = replace(ALICE, endpoint=Endpoint("1.2.3.4", 1))
+    hub.hello(claimed, NOW, Endpoint("203.0.113.1", 40001))
+    member = hub.members[ALICE.public_key]
+    assert member.info.endpoint is None  # nothing observed yet: the claim is not trusted
+    assert member.admin == Endpoint("203.0.113.1", 40001)
+    hub.observed(ALICE.public_key, Endpoint("203.0.113.1", 40000))
+    assert member.info.endpoint == Endpoint("203.0.113.1", 40000)
+    hub.hello(claimed, NOW + 1)  # a later HELLO does not undo what we observed
+    assert member.info.endpoint == Endpoint("203.0.113.1", 40000)
+    assert member.admin == Endpoint("203.0.113.1", 40001)  # kept when no source is given
+    assert not member.info.static
+
+
+def test_hello_keeps_static_endpoint_and_marks_static() -> None:
+    hub = make_hub()
+    hub.hello(replace(GAMMA, static=False), NOW)
+    hub.observed(GAMMA.public_key, Endpoint("203.0.113.99", 1234))
+    info = hub.members[GAMMA.public_key].info
+    assert info.static and info.endpoint == GAMMA.endpoint
+
+
+def test_hello_cannot_make_itself_static() -> None:
+    hub = make_hub()
+    hub.hello(replace(ALICE, static=True), NOW)
+    assert not hub.members[ALICE.public_key].info.static
+
+
+def test_expire_after_member_timeout() -> None:
+    hub = joined(ALICE)
+    hub.hello(node("bob", "10.1.1.3", 3), NOW + 2)
+    hub.commit()
+    assert hub.expire(NOW + TIMEOUT) == []  # exactly at the timeout: still alive
+    assert not hub.dirty
+    gone = hub.expire(NOW + TIMEOUT + 0.1)
+    assert [i.name for i in gone] == ["alice"]
+    assert hub.dirty and list(hub.members) == [key(3)]
+    assert hub.check_claim(node("x", "10.1.1.1", 9)) is None  # its address is free again
+
+
+def test_leave_removes_and_unknown_leave_is_no_change() -> None:
+    hub = joined(ALICE)
+    hub.leave(key(99))
+    assert not hub.dirty
+    hub.leave(ALICE.public_key)
+    assert hub.dirty and not hub.members
+
+
+def test_commit_bumps_version_only_on_change() -> None:
+    hub = make_hub()
+    v = hub.version
+    assert not hub.commit() and hub.version == v
+    hub.hello(ALICE, NOW)
+    assert hub.commit() and hub.version == v + 1
+    hub.hello(ALICE, NOW + 1)  # same info, only last_seen moves
+    assert not hub.dirty and not hub.commit() and hub.version == v + 1
+    hub.observed(ALICE.public_key, None)
+    hub.observed(key(99), Endpoint("203.0.113.1", 1))
+    assert not hub.commit()
+    hub.observed(ALICE.public_key, Endpoint("203.0.113.1", 1))
+    hub.observed(ALICE.public_key, Endpoint("203.0.113.1", 1))
+    hub.hello(replace(ALICE, wg_port=50010), NOW + 2)
+    assert hub.commit() and hub.version == v + 2  # a batch of changes is one version
+    assert not hub.commit()
+
+
+def test_entries_are_me_first_then_by_name() -> None:
+    hub = joined(node("zed", "10.1.1.9", 9), ALICE, node("bob", "10.1.1.3", 3))
+    assert [e.name for e in hub.entries()] == ["beta", "alice", "bob", "zed"]
+
+
+def test_chunk_caches_invalidate_on_commit() -> None:
+    hub = joined(ALICE)
+    chunks, encoded = hub.chunks(), hub.encoded_chunks()
+    assert hub.chunks() is chunks and hub.encoded_chunks() is encoded
+    assert all(c.version == hub.version for c in chunks)
+    hub.hello(node("bob", "10.1.1.3", 3), NOW)
+    assert hub.chunks() is chunks  # uncommitted changes are not published
+    hub.commit()
+    fresh = hub.chunks()
+    assert fresh is not chunks and fresh[0].version == hub.version
+    assert [e.name for c in fresh for e in c.entries] == ["beta", "alice", "bob"]
+    assert hub.encoded_chunks() is not encoded and hub.encoded_chunks() != encoded
