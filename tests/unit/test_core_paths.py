@@ -1,0 +1,209 @@
+"""Direct-path discovery per peer: LAN probing, NAT punching, up/down detection, retries."""
+
+from __future__ import annotations
+
+import base64
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Optional
+
+import pytest
+
+from wg_netmanager.core.messages import NodeInfo
+from wg_netmanager.core.model import Endpoint, PathKind, PeerStats
+from wg_netmanager.core.paths import DirectPath, State, Timing, lan_candidates
+
+NOW = 1_700_000_000.0
+T = Timing()
+KEY = base64.b64encode(bytes(range(32))).decode()
+MINE = [IPv4Interface("192.168.1.3/24")]
+OBSERVED = Endpoint("203.0.113.10", 20001)
+LAN_ADDR = IPv4Interface("192.168.1.4/24")
+OTHER_ADDR = IPv4Interface("172.16.0.5/16")
+
+
+def peer(
+    locals_: tuple[IPv4Interface, ...] = (OTHER_ADDR, LAN_ADDR), endpoint: Optional[Endpoint] = OBSERVED
+) -> NodeInfo:
+    return NodeInfo("delta", IPv4Address("10.1.1.4"), KEY, 51000, 51001, locals_, False, endpoint)
+
+
+def stats(hs: float = 0.0, rx: int = 0, ep: Optional[Endpoint] = None) -> PeerStats:
+    return PeerStats(KEY, ep, hs, rx, 0)
+
+
+def started(p: NodeInfo, mine: list[IPv4Interface] = MINE, st: Optional[PeerStats] = None) -> DirectPath:
+    path = DirectPath(p, T)
+    path.start(NOW, 42, st, mine)
+    return path
+
+
+def test_lan_candidates_same_subnet_first() -> None:
+    p = peer((OTHER_ADDR, IPv4Interface("10.200.0.1/8"), LAN_ADDR))
+    assert lan_candidates(p, MINE) == [
+        Endpoint("192.168.1.4", 51000),
+        Endpoint("172.16.0.5", 51000),
+        Endpoint("10.200.0.1", 51000),
+    ]
+    assert lan_candidates(peer(()), MINE) == []
+    assert lan_candidates(p, []) == [Endpoint(str(a.ip), 51000) for a in p.locals]
+
+
+def test_same_subnet_waits_for_lan_before_wireguard() -> None:
+    path = started(peer())
+    assert path.state == State.PROBING
+    assert path.wg_endpoint() is None and path.wg_keepalive() == 0
+    path.update(NOW + T.lan_wait / 2, None)
+    assert path.wg_endpoint() is None and path.wg_keepalive() == 0
+    path.update(NOW + T.lan_wait, None)
+    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.keepalive
+
+
+def test_same_subnet_without_observed_endpoint_tries_first_candidate() -> None:
+    path = started(peer(endpoint=None))
+    path.update(NOW + T.lan_wait, None)
+    assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000)
+
+
+def test_no_same_subnet_candidate_goes_to_nat_at_once() -> None:
+    path = started(peer((OTHER_ADDR,)))
+    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.keepalive
+
+
+def test_probes_go_to_admin_port_of_every_candidate() -> None:
+    path = started(peer())
+    assert path.due_probes(NOW) == [Endpoint("192.168.1.4", 51001), Endpoint("172.16.0.5", 51001)]
+    assert path.due_probes(NOW) == []  # not before the interval
+    sent = 1
+    t = NOW
+    while sent < T.probe_count:
+        t += T.probe_interval
+        assert path.due_probes(t)
+        sent += 1
+    assert path.due_probes(t + 10 * T.probe_interval) == []
+
+
+def test_probe_answer_sets_endpoint_to_peer_wg_port() -> None:
+    path = started(peer())
+    path.probe_answered(Endpoint("10.99.0.1", 51001))  # not one of its addresses: ignored
+    assert path.wg_endpoint() is None
+    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000)
+    assert path.wg_keepalive() == T.keepalive
+    assert path.due_probes(NOW + 1) == []  # answered: no more PROBEs
+
+
+def test_probe_answer_when_not_probing_is_ignored() -> None:
+    path = DirectPath(peer(), T)
+    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    assert path.endpoint is None and path.state == State.IDLE
+
+
+def test_handshake_on_lan_address_is_up_lan() -> None:
+    path = started(peer())
+    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    path.update(NOW + 0.2, stats(hs=NOW + 0.1, rx=92, ep=Endpoint("192.168.1.4", 51000)))
+    assert path.is_up and path.kind == PathKind.LAN
+    assert path.wg_endpoint() is None  # once up, WireGuard roams on its own
+    assert path.wg_keepalive() == T.keepalive
+
+
+@pytest.mark.parametrize("ep", [OBSERVED, None])
+def test_rx_on_observed_endpoint_is_up_nat(ep: Optional[Endpoint]) -> None:
+    path = started(peer((OTHER_ADDR,)))
+    path.update(NOW + 1, stats(rx=32, ep=ep))  # a responder sees rx before a handshake time
+    assert path.is_up and path.kind == PathKind.NAT
+
+
+def test_public_peer_with_local_equal_to_observed_is_nat() -> None:
+    public = Endpoint("198.51.100.1", 51000)
+    p = peer((IPv4Interface("198.51.100.1/24"),), endpoint=public)
+    path = started(p, mine=[IPv4Interface("198.51.100.9/24")])
+    path.update(NOW + 1, stats(hs=NOW + 1, ep=public))
+    assert path.is_up and path.kind == PathKind.NAT
+
+
+def test_stale_handshake_from_before_start_does_not_count() -> None:
+    old = stats(hs=NOW - 100, rx=500, ep=OBSERVED)
+    path = started(peer((OTHER_ADDR,)), st=old)
+    path.update(NOW + 1, old)
+    assert path.state == State.PROBING
+
+
+def test_timeout_backs_off_doubling_up_to_retry_max() -> None:
+    path = started(peer((OTHER_ADDR,)))
+    delays = []
+    t = NOW
+    for _ in range(7):
+        path.update(t + T.probe_timeout, None)
+        assert path.state == State.PROBING  # not strictly beyond the timeout yet
+        path.update(t + T.probe_timeout + 0.1, None)
+        assert path.state == State.DOWN and path.kind == PathKind.NONE
+        assert path.wg_endpoint() is None and path.wg_keepalive() == 0
+        delays.append(path.retry_delay)
+        assert path.retry_at == pytest.approx(t + T.probe_timeout + 0.1 + path.retry_delay)
+        t = path.retry_at
+        path.first_seen = NOW - 100
+        assert not path.wants_retry(t - 0.01) and path.wants_retry(t)
+        path.start(t, 43, None, MINE)
+    assert delays == [10.0, 20.0, 40.0, 80.0, 120.0, 120.0, 120.0]
+
+
+def test_up_without_rx_for_dead_after_goes_down_and_back_up() -> None:
+    path = started(peer((OTHER_ADDR,)))
+    path.update(NOW + 1, stats(hs=NOW + 1, rx=32, ep=OBSERVED))
+    assert path.is_up
+    path.update(NOW + 3, stats(hs=NOW + 1, rx=64, ep=OBSERVED))  # rx keeps it alive
+    path.update(NOW + 3 + T.dead_after, stats(hs=NOW + 1, rx=64, ep=OBSERVED))
+    assert path.is_up
+    path.update(NOW + 3 + T.dead_after + 0.1, stats(hs=NOW + 1, rx=64, ep=OBSERVED))
+    assert path.state == State.DOWN and path.retry_delay == T.retry_min
+    path.update(NOW + 12, stats(hs=NOW + 1, rx=64, ep=OBSERVED))
+    assert path.state == State.DOWN  # nothing new from the peer
+    path.update(NOW + 13, stats(hs=NOW + 12.5, rx=96, ep=Endpoint("203.0.113.10", 20077)))
+    assert path.is_up and path.kind == PathKind.NAT  # the peer's attempt got through
+
+
+def test_down_then_rx_only_from_other_side_is_up() -> None:
+    path = started(peer())
+    path.update(NOW + T.lan_wait, stats())  # the probe timeout runs from here
+    path.update(NOW + T.lan_wait + T.probe_timeout + 0.1, stats())
+    assert path.state == State.DOWN
+    path.update(NOW + T.probe_timeout + 2, stats(rx=32, ep=Endpoint("192.168.1.4", 51000)))
+    assert path.is_up and path.kind == PathKind.LAN
+
+
+def test_up_kind_follows_roaming() -> None:
+    path = started(peer())
+    path.update(NOW + 1, stats(hs=NOW + 1, rx=32, ep=OBSERVED))
+    assert path.kind == PathKind.NAT
+    path.update(NOW + 2, stats(hs=NOW + 1, rx=64, ep=Endpoint("192.168.1.4", 51000)))
+    assert path.kind == PathKind.LAN
+
+
+def test_wants_retry_waits_settle() -> None:
+    path = DirectPath(peer(), T)
+    assert not path.wants_retry(NOW)
+    assert not path.wants_retry(NOW + T.settle - 0.01)
+    assert path.wants_retry(NOW + T.settle)
+    path.start(NOW + T.settle, 1, None, MINE)
+    assert not path.wants_retry(NOW + T.settle + 0.1)  # probing: no restart
+
+
+def test_wants_retry_needs_observed_endpoint_or_same_subnet() -> None:
+    far = DirectPath(peer((OTHER_ADDR,), endpoint=None), T)
+    far.mine = list(MINE)
+    assert not far.wants_retry(NOW)
+    assert not far.wants_retry(NOW + 100)
+    near = DirectPath(peer((LAN_ADDR,), endpoint=None), T)
+    near.mine = list(MINE)
+    assert not near.wants_retry(NOW)
+    assert near.wants_retry(NOW + T.settle)
+
+
+def test_restart_makes_it_idle_and_retry_at_once() -> None:
+    path = started(peer((OTHER_ADDR,)))
+    path.update(NOW + T.probe_timeout + 1, None)
+    path.first_seen = NOW
+    assert not path.wants_retry(NOW + T.probe_timeout + 2)
+    path.restart()
+    assert path.state == State.IDLE and path.wants_retry(NOW + T.probe_timeout + 2)
