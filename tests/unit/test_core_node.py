@@ -1,0 +1,229 @@
+"""The node state machine: which claims and tables it trusts, and what it asks WireGuard for."""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+from collections import Counter
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wg_netmanager.core import messages as m
+from wg_netmanager.core.model import DesiredState, Endpoint, PathKind
+from wg_netmanager.core.node import Node, Params, StaticNode
+from wg_netmanager.core.wire import Codec
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
+from simnet import Host, SimNet  # noqa: E402
+
+SHARED = bytes(range(32))
+NOW = 1_700_000_000.0
+SUBNET = IPv4Network("10.1.1.0/24")
+BETA = StaticNode("beta", IPv4Address("10.1.1.2"), "198.51.100.2", 50000, 50001)
+BETA_ADMIN = Endpoint("198.51.100.2", 50001)
+ALICE_SRC = Endpoint("203.0.113.1", 40001)
+
+
+def key(n: int) -> str:
+    return base64.b64encode(n.to_bytes(32, "big")).decode()
+
+
+def make_node(name: str, ip: str, n: int) -> Node:
+    params = Params(name, IPv4Address(ip), SUBNET, key(n), 50000, 50001, (BETA,))
+    node = Node(params, SHARED, NOW, random.Random(n))
+    node.set_locals([IPv4Interface("192.168.1.3/24")])
+    return node
+
+
+def info(name: str, ip: str, n: int, **kw: Any) -> m.NodeInfo:
+    return m.NodeInfo(name, IPv4Address(ip), key(n), 50000, 50001, **kw)
+
+
+def sealed(codec: Codec, msg: m.Message, now: float = NOW) -> bytes:
+    return codec.seal(*m.encode(msg), now)
+
+
+def beta() -> Node:
+    return make_node("beta", "10.1.1.2", 2)
+
+
+def deliver(src: Node, dst: Node, src_ep: Endpoint, now: float = NOW) -> None:
+    for data, _ in src.take_outgoing():
+        dst.datagram(now, data, src_ep)
+
+
+def names(node: Node, now: float = NOW) -> set[str]:
+    """The peers in its status once it has taken in what it received (the view is merged on a tick)."""
+    node.tick(now)
+    return {p["name"] for p in node.status(now)["peers"]}
+
+
+@pytest.mark.parametrize("claim_ip", ["8.8.8.8", "10.1.1.1", "10.1.1.2", "10.1.1.0", "10.1.1.255"])
+def test_static_node_rejects_bad_address_claims(claim_ip: str) -> None:
+    hub, alice = beta(), make_node("alice", "10.1.1.1", 1)
+    alice.tick(NOW)
+    deliver(alice, hub, ALICE_SRC)
+    assert hub.drops["rejected"] == 0 and "alice" in names(hub)
+    hub.take_outgoing()
+    mallory = Codec(SHARED, 666)
+    hub.datagram(NOW, sealed(mallory, m.Hello(info("mallory", claim_ip, 66), 0)), Endpoint("192.0.2.66", 1))
+    assert hub.drops["rejected"] == 1
+    assert hub.take_outgoing() == []  # not even an answer
+    assert "mallory" not in names(hub, NOW + 1)
+    assert key(66) not in hub.hub.members  # type: ignore[union-attr]
+    assert all(p.public_key != key(66) for p in hub.desired(NOW + 1).peers)
+
+
+def test_client_filters_bad_table_entries() -> None:
+    alice = make_node("alice", "10.1.1.1", 1)
+    fake_beta = Codec(SHARED, 222)
+    beta_info = info("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
+    alice.datagram(NOW, sealed(fake_beta, m.HelloAck(beta_info, 5)), BETA_ADMIN)
+    entries = (
+        beta_info,
+        info("charlie", "10.1.1.3", 3),
+        info("outside", "10.2.0.1", 4),
+        info("dup-ip", "10.1.1.3", 5),
+        info("charlie", "10.1.1.6", 6),  # duplicate name
+        info("me-ip", "10.1.1.1", 7),
+        info("me-name", "10.1.1.8", 8, locals=()),
+        info("alice", "10.1.1.9", 9),
+        info("me-key", "10.1.1.10", 1),
+        info("dave", "10.1.1.11", 11),
+    )
+    alice.datagram(NOW, sealed(fake_beta, m.TableChunk(5, 0, 1, entries)), BETA_ADMIN)
+    assert sum(alice.drops.values()) == 0
+    alice.tick(NOW)
+    assert {i.name for i in alice.view.values()} == {"beta", "charlie", "dave", "me-name"}
+    assert alice.view[key(3)].wg_ip == IPv4Address("10.1.1.3")
+    ips = [p.allowed_ips for p in alice.desired(NOW).peers]
+    assert IPv4Network("10.2.0.1/32") not in {n for nets in ips for n in nets}
+
+
+def test_table_from_unknown_session_and_ack_from_unknown_static_are_rejected() -> None:
+    alice = make_node("alice", "10.1.1.1", 1)
+    stranger = Codec(SHARED, 333)
+    alice.datagram(NOW, sealed(stranger, m.TableChunk(1, 0, 1, (info("x", "10.1.1.20", 20),))), BETA_ADMIN)
+    alice.datagram(
+        NOW, sealed(stranger, m.HelloAck(info("gamma", "10.1.1.5", 5, static=True), 1)), BETA_ADMIN
+    )
+    alice.datagram(
+        NOW, sealed(stranger, m.HelloAck(info("beta", "10.1.1.99", 5, static=True), 1)), BETA_ADMIN
+    )
+    assert alice.drops["rejected"] == 3
+    alice.tick(NOW)
+    assert alice.view == {}
+
+
+def test_non_static_node_never_answers_hello() -> None:
+    alice = make_node("alice", "10.1.1.1", 1)
+    alice.take_outgoing()
+    charlie = Codec(SHARED, 3)
+    alice.datagram(NOW, sealed(charlie, m.Hello(info("charlie", "10.1.1.3", 3), 0)), Endpoint("192.0.2.3", 1))
+    assert alice.drops["rejected"] == 1
+    assert alice.take_outgoing() == []
+    assert alice.hub is None
+
+
+def test_leave_removes_member_only_with_matching_name() -> None:
+    hub = beta()
+    charlie = Codec(SHARED, 3)
+    src = Endpoint("192.0.2.3", 50001)
+    hub.datagram(NOW, sealed(charlie, m.Hello(info("charlie", "10.1.1.3", 3), 0)), src)
+    assert "charlie" in names(hub)
+    hub.datagram(NOW, sealed(charlie, m.Leave("someone", key(3))), src)
+    assert "charlie" in names(hub)
+    hub.datagram(NOW, sealed(charlie, m.Leave("charlie", key(3))), src)
+    assert "charlie" not in names(hub)
+    assert sum(hub.drops.values()) == 0
+
+
+def test_hello_gets_ack_and_table_and_client_learns_view() -> None:
+    hub, alice = beta(), make_node("alice", "10.1.1.1", 1)
+    alice.tick(NOW)
+    deliver(alice, hub, ALICE_SRC)
+    out = hub.take_outgoing()
+    assert out and all(dst == ALICE_SRC for _, dst in out)
+    for data, _ in out:
+        alice.datagram(NOW, data, BETA_ADMIN)
+    alice.tick(NOW + 0.1)
+    assert {i.name for i in alice.view.values()} == {"beta"}
+    assert alice.status(NOW + 0.1)["converged"]
+
+
+STATUS_TOP = {"name", "wgIp", "publicKey", "converged", "drops", "peers"}
+STATUS_PEER = {
+    "name",
+    "wgIp",
+    "publicKey",
+    "path",
+    "gateway",
+    "endpoint",
+    "lastHandshake",
+    "rxBytes",
+    "txBytes",
+}
+DROPS = {"foreign", "truncated", "forged", "replayed", "stale", "rejected"}
+
+
+def check_status(st: dict[str, Any]) -> None:
+    assert set(st) >= STATUS_TOP
+    assert isinstance(st["converged"], bool)
+    assert set(st["drops"]) >= DROPS and all(isinstance(v, int) for v in st["drops"].values())
+    for p in st["peers"]:
+        assert set(p) == STATUS_PEER
+        assert p["path"] in {k.value for k in PathKind}
+        assert (p["gateway"] is not None) == (p["path"] == "gateway")
+        assert isinstance(p["lastHandshake"], float)
+        assert isinstance(p["rxBytes"], int) and isinstance(p["txBytes"], int)
+        IPv4Address(p["wgIp"])
+        if p["endpoint"] is not None:
+            Endpoint.parse(p["endpoint"])
+
+
+class CheckingNet(SimNet):
+    """Checks every desired state the simulated hosts apply."""
+
+    applied = 0
+
+    def _apply(self, host: Host, desired: DesiredState) -> None:
+        owners: Counter[IPv4Network] = Counter(n for p in desired.peers for n in p.allowed_ips)
+        assert all(c == 1 for c in owners.values()), (host.name, owners)
+        assert IPv4Network(f"{host.node.p.wg_ip}/32") not in owners
+        assert len({p.public_key for p in desired.peers}) == len(desired.peers)
+        self.applied += 1
+        super()._apply(host, desired)
+
+
+def seed_basic(symmetric: bool) -> CheckingNet:
+    net = CheckingNet()
+    net.add_static("beta", "198.51.100.2", "10.1.1.2")
+    if symmetric:
+        net.add_host("alpha", "192.168.9.10", "10.1.1.1", nat=net.add_nat("203.0.113.1", symmetric=True))
+    else:
+        net.add_host("alpha", "198.51.100.1", "10.1.1.1", firewall=True)
+    net.add_host("beta", "198.51.100.2", "10.1.1.2")
+    home = net.add_nat("203.0.113.10", symmetric=symmetric)
+    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
+    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
+    return net
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["seed-basic", "hard-nat"])
+def test_desired_never_shares_an_address_between_peers(symmetric: bool) -> None:
+    net = seed_basic(symmetric)
+    for i in range(250):  # 25 simulated seconds: joins, probes, timeouts, a node dying
+        if i == 120:
+            net.hosts["charlie"].alive = False
+        if i == 180:
+            net.hosts["charlie"].alive = True
+        net.step()
+        if i % 10 == 0:
+            for h in net.hosts.values():
+                check_status(h.node.status(net.now))
+    assert net.applied == 250 * 4 - 60
+    net.run_until(net.all_reachable, timeout=10)
