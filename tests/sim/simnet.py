@@ -44,6 +44,7 @@ class WgPeer:
     next_send: float = 0.0
     rx: int = 0
     tx: int = 0
+    generation: int = 0
 
 
 @dataclass
@@ -191,6 +192,8 @@ class SimNet:
                 del host.wg[key]
         for key, spec in wanted.items():
             peer = host.wg.setdefault(key, WgPeer())
+            if spec.generation != peer.generation:  # the backend re-creates the peer
+                peer = host.wg[key] = WgPeer(generation=spec.generation)
             if spec.endpoint is not None and spec.endpoint != peer.endpoint:
                 peer.endpoint, peer.next_send = spec.endpoint, self.now
             if spec.keepalive and not peer.keepalive:

@@ -8,6 +8,7 @@ interface comes to exist and goes away.
 from __future__ import annotations
 
 import logging
+import time
 from ipaddress import IPv4Interface
 from typing import Protocol
 
@@ -52,8 +53,25 @@ class ManagedBackend(Backend):
 
     def apply(self, desired: DesiredState) -> None:
         state = self.control.get()
+        current = dict(state.peers)
+        fresh: list[PeerOp] = []
+        generations = getattr(self, "_generations", {})
+        for spec in desired.peers:
+            seen = generations.get(spec.public_key)
+            peer = current.get(spec.public_key)
+            # ...unless the other side's handshake just got through: keep that session.
+            if (
+                seen is not None
+                and seen != spec.generation
+                and peer
+                and time.time() - peer.last_handshake > 5
+            ):
+                fresh.append(PeerOp(spec.public_key, remove=True))  # re-created below
+                del current[spec.public_key]
+            generations[spec.public_key] = spec.generation
+        self._generations = generations
         try:
-            ops = reconcile(state.peers, desired.peers)
+            ops = fresh + reconcile(current, desired.peers)
         except ValueError as exc:
             raise BackendError(f"{self.ifname}: {exc}") from None
         if ops:

@@ -44,6 +44,10 @@ class PeerSpec:
     endpoint: Optional[Endpoint]  # None: let the peer initiate
     allowed_ips: tuple[IPv4Network, ...]
     keepalive: int = 0  # persistent keepalive seconds, 0 = off
+    # A new value makes the backend re-create the peer. wireguard-go sends no handshake
+    # initiation within 5 s of the previous one, even one that had nowhere to go; a fresh
+    # peer sends its first one the moment its keepalive is turned on (hole punching).
+    generation: int = 0
 
 
 @dataclass(frozen=True)

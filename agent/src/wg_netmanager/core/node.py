@@ -186,10 +186,11 @@ class Node:
             endpoint, keepalive = None, 0
             if info.static:
                 endpoint, keepalive = self._static_endpoint(info), self._static_keepalive(info, now)
-            elif key in self.paths:
+            generation = 0
+            if not info.static and key in self.paths:
                 path = self.paths[key]
-                endpoint, keepalive = path.wg_endpoint(), path.wg_keepalive()
-            peers.append(PeerSpec(key, endpoint, tuple(sorted(allowed[key])), keepalive))
+                endpoint, keepalive, generation = path.wg_endpoint(), path.wg_keepalive(), path.generation
+            peers.append(PeerSpec(key, endpoint, tuple(sorted(allowed[key])), keepalive, generation))
         dests = sorted(
             IPv4Network(f"{self.view[k].wg_ip}/32")
             for k, (kind, _) in routes.items()

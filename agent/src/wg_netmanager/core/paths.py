@@ -66,12 +66,14 @@ class DirectPath:
     first_seen: Optional[float] = None
     mine: list[IPv4Interface] = field(default_factory=list)  # our own local addresses
     baseline_rx: int = 0
-    decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
+    decide_at: float = 0.0
+    generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer  # when to pick an endpoint if no PROBE was answered
 
     # --- inputs ---------------------------------------------------------------------------
 
     def start(self, now: float, nonce: int, stats: Optional[PeerStats], mine: list[IPv4Interface]) -> None:
         self.state = State.PROBING
+        self.generation += 1
         self.mine = list(mine)
         self.since = now
         self.nonce = nonce
