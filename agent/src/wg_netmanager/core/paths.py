@@ -66,8 +66,8 @@ class DirectPath:
     first_seen: Optional[float] = None
     mine: list[IPv4Interface] = field(default_factory=list)  # our own local addresses
     baseline_rx: int = 0
-    decide_at: float = 0.0
-    generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer  # when to pick an endpoint if no PROBE was answered
+    decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
+    generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
 
     # --- inputs ---------------------------------------------------------------------------
 
