@@ -20,7 +20,7 @@ from .model import Endpoint
 from .wire import MAX_BODY, Drop
 
 MAX_LOCALS = 16
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # used with fullmatch
 
 
 class MsgType(enum.IntEnum):
@@ -136,7 +136,7 @@ def encode(msg: Message) -> tuple[int, bytes]:
 def decode(msg_type: int, body: bytes) -> Message:
     try:
         d = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[..." nests past the stack
         raise Drop("malformed") from None
     if not isinstance(d, dict):
         raise Drop("malformed")
@@ -178,7 +178,7 @@ def chunk_table(version: int, entries: list[NodeInfo]) -> list[TableChunk]:
 
 
 def _name(v: Any) -> str:
-    if not isinstance(v, str) or not NAME_RE.match(v):
+    if not isinstance(v, str) or not NAME_RE.fullmatch(v):
         raise Drop("malformed")
     return v
 
@@ -198,9 +198,12 @@ _CACHE = 4096
 @functools.lru_cache(maxsize=_CACHE)
 def _key_ok(v: str) -> bool:
     try:
-        return len(base64.b64decode(v, validate=True)) == 32
+        raw = base64.b64decode(v, validate=True)
     except binascii.Error:
         return False
+    # Canonical only: otherwise two spellings (unused low bits set) name one key and slip
+    # past every "same key" comparison.
+    return len(raw) == 32 and base64.b64encode(raw).decode() == v
 
 
 _parse_ip = functools.lru_cache(maxsize=_CACHE)(IPv4Address)
@@ -209,7 +212,9 @@ _parse_iface = functools.lru_cache(maxsize=_CACHE)(IPv4Interface)
 
 def _ip(v: Any) -> IPv4Address:
     try:
-        return _parse_ip(v) if type(v) is str else IPv4Address(v)
+        if type(v) is not str:
+            raise Drop("malformed")  # an integer would parse as an address too
+        return _parse_ip(v)
     except ValueError:
         raise Drop("malformed") from None
 
