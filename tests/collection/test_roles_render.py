@@ -222,7 +222,10 @@ def test_peer_yaml_takes_ports_from_the_static_endpoint(rendered: tuple[dict[str
         "adminPort": 51821,
         "backend": "wireguard-go",
     }
-    assert yaml.safe_load((out / "alpine-peer.yaml").read_text())["wgPort"] == 50000
+    # Other nodes leave the port to the agent, which derives one from the name (distinct
+    # ports behind one NAT router).
+    dynamic = yaml.safe_load((out / "alpine-peer.yaml").read_text())
+    assert "wgPort" not in dynamic and "adminPort" not in dynamic
 
 
 def test_systemd_unit_is_hardened(rendered: tuple[dict[str, Any], Path]) -> None:
