@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import collection_paths
 import pytest
+from collection_paths import COLLECTION_ROOT, VENV_BIN, ansible_bin  # noqa: F401 - re-exported
 
-COLLECTION_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = COLLECTION_ROOT / ".venv" / "bin"
 _tree: Path | None = None
 
 
@@ -33,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     namespace.mkdir(parents=True)
     (namespace / "mesh").symlink_to(COLLECTION_ROOT)
     sys.path.insert(0, str(_tree))
+    collection_paths.tree = _tree
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -40,17 +41,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         if str(_tree) in sys.path:
             sys.path.remove(str(_tree))
         shutil.rmtree(_tree, ignore_errors=True)
-
-
-def ansible_bin(name: str) -> str:
-    """The venv's tool if there is one, else the one on PATH."""
-    candidate = VENV_BIN / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed (run scripts/setup)")
-    return found
 
 
 @pytest.fixture

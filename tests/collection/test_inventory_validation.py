@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import COLLECTION_ROOT, ansible_bin
+from collection_paths import COLLECTION_ROOT, ansible_bin
 
 pytestmark = pytest.mark.collection
 

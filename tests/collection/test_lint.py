@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import COLLECTION_ROOT, ansible_bin
+from collection_paths import COLLECTION_ROOT, ansible_bin
 
 pytestmark = pytest.mark.collection
 

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import COLLECTION_ROOT, VENV_BIN, ansible_bin
+from collection_paths import COLLECTION_ROOT, VENV_BIN, ansible_bin
 
 pytestmark = [pytest.mark.collection, pytest.mark.lab]
 

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import collection_paths
 import pytest
 import yaml
-from conftest import COLLECTION_ROOT, ansible_bin
+from collection_paths import COLLECTION_ROOT, ansible_bin
 
 pytestmark = pytest.mark.collection
 
@@ -91,8 +92,6 @@ PLAYBOOK = """
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     """Run the playbook once for all fake hosts: (host -> result, output directory)."""
-    import conftest
-
     tmp = tmp_path_factory.mktemp("render")
     out = tmp / "out"
     out.mkdir()
@@ -104,7 +103,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     # through the function-scoped ansible_env fixture.
     env = dict(os.environ)
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(conftest._tree),
+        ANSIBLE_COLLECTIONS_PATH=str(collection_paths.tree),
         ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-local"),
         ANSIBLE_HOME=str(tmp / "ansible-home"),
         ANSIBLE_LOAD_CALLBACK_PLUGINS="1",

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LabFactory, new_prefix, skip_unless_root
+from labkit import REPO, LabFactory, new_prefix, skip_unless_root
 
 from lab import Host, Lab
 from lab import containers as ctr
