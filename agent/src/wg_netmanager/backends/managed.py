@@ -55,11 +55,12 @@ class ManagedBackend(Backend):
         state = self.control.get()
         current = dict(state.peers)
         fresh: list[PeerOp] = []
-        generations = getattr(self, "_generations", {})
+        generations = self.__dict__.setdefault("_generations", {})  # key -> last PeerSpec.generation
         for spec in desired.peers:
             seen = generations.get(spec.public_key)
             peer = current.get(spec.public_key)
-            # ...unless the other side's handshake just got through: keep that session.
+            # A new generation asks for a fresh peer (see PeerSpec.generation), unless the
+            # other side's handshake just got through: then keep that session.
             if (
                 seen is not None
                 and seen != spec.generation
@@ -69,7 +70,6 @@ class ManagedBackend(Backend):
                 fresh.append(PeerOp(spec.public_key, remove=True))  # re-created below
                 del current[spec.public_key]
             generations[spec.public_key] = spec.generation
-        self._generations = generations
         try:
             ops = fresh + reconcile(current, desired.peers)
         except ValueError as exc:
