@@ -57,8 +57,8 @@ def test_seed_basic_converges_to_direct_paths(mesh_on: Any) -> None:
         interval=0.5,
         what="lan and nat paths",
     )
-    ttls = mesh.ttls()
-    assert all(t == DIRECT_TTL for t in ttls.values()), ttls  # nothing goes through a gateway
+    # nothing goes through a gateway (TTL not decremented), every pair answers
+    wait_for(lambda: all(t == DIRECT_TTL for t in mesh.ttls().values()), 10, what="TTL 64 everywhere")
     st = mesh.status("alpha")
     assert st is not None and st["converged"] is True
     assert {p["name"]: p["path"] for p in st["peers"]} == {"beta": "static", "charlie": "nat", "delta": "nat"}
@@ -165,7 +165,8 @@ s.sendto(real, ("198.51.100.2", 50001))  # replayed
     assert all("mallory" not in mesh.paths(h) for h in mesh.hosts)
     routes = mesh.lab.host("beta").run(["ip", "route"]).stdout
     assert "8.8.8.8" not in routes
-    assert mesh.all_ping()  # and the mesh is unharmed
+    # and the mesh is unharmed (a ping can miss while a pair moves from gateway to direct)
+    wait_for(mesh.all_ping, 15, what="every pair pings after the attack")
 
 
 def test_config_errors_exit_2_with_one_line(make_lab: Any) -> None:
