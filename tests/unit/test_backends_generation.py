@@ -80,3 +80,15 @@ def test_fresh_handshake_keeps_the_peer(monkeypatch) -> None:
     n = len(b.control.ops)
     b.apply(desired(2))
     assert all(not op.remove for ops in b.control.ops[n:] for op in ops)
+
+
+def test_recreated_peer_keeps_its_endpoint(monkeypatch) -> None:
+    """An up path asks for no endpoint (WireGuard roams); a re-created peer must not lose it."""
+    monkeypatch.setattr(managed.netlink, "sync_routes", lambda *a: None)
+    monkeypatch.setattr(managed.netlink, "set_forwarding", lambda *a: None)
+    b = Backend()
+    b.apply(desired(1))
+    spec = PeerSpec(KEY, None, (), 2, 2)
+    b.apply(DesiredState((spec,), (), False))
+    ops = b.control.ops[-1]
+    assert ops[0].remove and ops[1].endpoint == Endpoint("203.0.113.1", 51000)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Protocol
 
-from ..core.model import DesiredState, InterfaceSettings, PeerStats
+from ..core.model import DesiredState, InterfaceSettings, PeerSpec, PeerStats
 from . import netlink
 from .base import Backend, BackendError, DeviceState
 from .keys import public_key
@@ -55,6 +56,7 @@ class ManagedBackend(Backend):
         state = self.control.get()
         current = dict(state.peers)
         fresh: list[PeerOp] = []
+        keep: dict[str, PeerSpec] = {}
         generations = self.__dict__.setdefault("_generations", {})  # key -> last PeerSpec.generation
         for spec in desired.peers:
             seen = generations.get(spec.public_key)
@@ -69,9 +71,13 @@ class ManagedBackend(Backend):
             ):
                 fresh.append(PeerOp(spec.public_key, remove=True))  # re-created below
                 del current[spec.public_key]
+                if spec.endpoint is None and peer.endpoint is not None:
+                    # The new peer must still know where the other side is.
+                    keep[spec.public_key] = replace(spec, endpoint=peer.endpoint)
             generations[spec.public_key] = spec.generation
+        specs = [keep.get(spec.public_key, spec) for spec in desired.peers]
         try:
-            ops = fresh + reconcile(current, desired.peers)
+            ops = fresh + reconcile(current, specs)
         except ValueError as exc:
             raise BackendError(f"{self.ifname}: {exc}") from None
         if ops:

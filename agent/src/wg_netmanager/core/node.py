@@ -352,8 +352,12 @@ class Node:
                 del self.paths[key]
             elif view[key] != path.peer:
                 old, path.peer = path.peer, view[key]
-                if (old.endpoint, old.locals) != (path.peer.endpoint, path.peer.locals):
-                    path.restart()  # it moved (or we learnt where it is): start over at once
+                # It moved, or its NAT mapping changed (which a LAN path does not use), or we
+                # just learnt where it is: start over at once.
+                moved = old.locals != path.peer.locals
+                remapped = old.endpoint != path.peer.endpoint and path.kind != PathKind.LAN
+                if moved or remapped:
+                    path.restart()
         self.view = view
 
     def _drive_paths(self, now: float) -> None:
