@@ -13,30 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "sim"))
 
-from simnet import SimNet  # noqa: E402
+from simnet import SimNet, scale  # noqa: E402
 
 IDLE_SECONDS = 10.0
 DT = 0.25
 
 
 def build(n: int) -> SimNet:
-    net = SimNet(seed=7)
-    publics = max(2, n // 20)
-    for i in range(publics):
-        net.add_static(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
-    for i in range(publics):
-        net.add_host(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
-    nats = [net.add_nat(f"203.0.113.{j + 1}", symmetric=(j == 0)) for j in range(8)]
-    for i in range(n - publics):
-        j = i % len(nats)
-        k = 10 + i // len(nats)
-        net.add_host(
-            f"n{i}",
-            f"192.168.{j}.{k}" if k < 255 else f"192.169.{j}.{k - 245}",
-            f"10.1.{1 + i // 250}.{1 + i % 250}",
-            nat=nats[j],
-        )
-    return net
+    return scale(SimNet(seed=7), n)
 
 
 def run(n: int) -> tuple[int, float, float, float, float]:

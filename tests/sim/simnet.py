@@ -308,6 +308,39 @@ def _route_table(host: Host) -> Optional[dict[IPv4Address, str]]:
     return table
 
 
+def seed_basic(net: SimNet, symmetric: bool = False) -> SimNet:
+    """The lab's seed-basic (alpha behind a firewall) or, symmetric, its hard-nat."""
+    net.add_static("beta", "198.51.100.2", "10.1.1.2")
+    if symmetric:
+        net.add_host("alpha", "192.168.9.10", "10.1.1.1", nat=net.add_nat("203.0.113.1", symmetric=True))
+    else:
+        net.add_host("alpha", "198.51.100.1", "10.1.1.1", firewall=True)
+    net.add_host("beta", "198.51.100.2", "10.1.1.2")
+    home = net.add_nat("203.0.113.10", symmetric=symmetric)
+    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
+    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
+    return net
+
+
+def scale(net: SimNet, n: int) -> SimNet:
+    """N nodes: N/20 static, the rest behind 8 NAT routers (one symmetric)."""
+    publics = max(2, n // 20)
+    for i in range(publics):
+        net.add_static(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
+    for i in range(publics):
+        net.add_host(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
+    nats = [net.add_nat(f"203.0.113.{j + 1}", symmetric=(j == 0)) for j in range(8)]
+    for i in range(n - publics):
+        j, k = i % len(nats), 10 + i // len(nats)
+        net.add_host(
+            f"n{i}",
+            f"192.168.{j}.{k}" if k < 255 else f"192.169.{j}.{k - 245}",
+            f"10.1.{1 + i // 250}.{1 + i % 250}",
+            nat=nats[j],
+        )
+    return net
+
+
 def _fake_key(name: str) -> str:
     import base64
     import hashlib

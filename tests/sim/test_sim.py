@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import simnet
 from simnet import SimNet
 
 
 def seed_basic(symmetric: bool = False) -> SimNet:
-    net = SimNet()
-    net.add_static("beta", "198.51.100.2", "10.1.1.2")
-    if symmetric:
-        alpha_nat = net.add_nat("203.0.113.1", symmetric=True)
-        net.add_host("alpha", "192.168.9.10", "10.1.1.1", nat=alpha_nat)
-    else:
-        net.add_host("alpha", "198.51.100.1", "10.1.1.1", firewall=True)
-    net.add_host("beta", "198.51.100.2", "10.1.1.2")
-    home = net.add_nat("203.0.113.10", symmetric=symmetric)
-    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
-    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
-    return net
+    return simnet.seed_basic(SimNet(), symmetric)
 
 
 def test_seed_basic_converges_with_direct_paths() -> None:
@@ -69,18 +59,6 @@ def test_dead_node_is_dropped_and_comes_back() -> None:
 @pytest.mark.timeout(1800)  # minutes of CPU on a 2-core runner; bench/sim_scale.py reports figures
 @pytest.mark.parametrize("n", [200])
 def test_large_mesh_converges(n: int) -> None:
-    net = SimNet(seed=7)
-    publics = max(2, n // 20)
-    for i in range(publics):
-        net.add_static(f"s{i}", f"198.51.100.{i + 1}", f"10.1.0.{i + 1}")
-    for i in range(publics):
-        net.add_host(f"s{i}", f"198.51.100.{i + 1}", f"10.1.0.{i + 1}")
-    nats = [net.add_nat(f"203.0.113.{j + 1}", symmetric=(j == 0)) for j in range(8)]
-    for i in range(n - publics):
-        nat = nats[i % len(nats)]
-        j = nats.index(nat)
-        net.add_host(
-            f"n{i}", f"192.168.{j}.{10 + i // len(nats)}", f"10.1.{1 + i // 250}.{1 + i % 250}", nat=nat
-        )
+    net = simnet.scale(SimNet(seed=7), n)
     net.run_until(net.all_reachable, timeout=60, dt=0.25)
     assert all(h.node.status(net.now)["converged"] for h in net.hosts.values())

@@ -18,6 +18,7 @@ from wg_netmanager.core.node import Node, Params, StaticNode
 from wg_netmanager.core.wire import Codec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
+import simnet  # noqa: E402
 from simnet import Host, SimNet  # noqa: E402
 
 SHARED = bytes(range(32))
@@ -200,17 +201,7 @@ class CheckingNet(SimNet):
 
 
 def seed_basic(symmetric: bool) -> CheckingNet:
-    net = CheckingNet()
-    net.add_static("beta", "198.51.100.2", "10.1.1.2")
-    if symmetric:
-        net.add_host("alpha", "192.168.9.10", "10.1.1.1", nat=net.add_nat("203.0.113.1", symmetric=True))
-    else:
-        net.add_host("alpha", "198.51.100.1", "10.1.1.1", firewall=True)
-    net.add_host("beta", "198.51.100.2", "10.1.1.2")
-    home = net.add_nat("203.0.113.10", symmetric=symmetric)
-    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
-    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
-    return net
+    return simnet.seed_basic(CheckingNet(), symmetric)
 
 
 @pytest.mark.parametrize("symmetric", [False, True], ids=["seed-basic", "hard-nat"])
