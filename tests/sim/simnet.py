@@ -58,6 +58,7 @@ class Host:
     firewall: bool = False  # drops unsolicited inbound (alpha)
     fw_allowed: set[tuple[int, str, int]] = field(default_factory=set)
     alive: bool = True
+    applied: Optional[DesiredState] = None
 
 
 class SimNet:
@@ -74,6 +75,7 @@ class SimNet:
         self.shared = bytes(self.rng.getrandbits(8) for _ in range(32))
         self.admin_packets = 0
         self.admin_bytes = 0
+        self.verify_desired = False  # check Node.desired()'s cache against a fresh computation
 
     # --- building ---------------------------------------------------------------------------
 
@@ -214,7 +216,13 @@ class SimNet:
             host.node.tick(self.now)
             for data, dst in host.node.take_outgoing():
                 self.send(host, ADMIN_PORT, dst, data)
-            self._apply(host, host.node.desired(self.now))
+            desired = host.node.desired(self.now)
+            if self.verify_desired:
+                fresh = host.node._compute_desired(self.now)
+                assert desired == fresh, f"{host.name}: cached desired state is stale"
+            if desired is not host.applied:  # the core hands back the same object if unchanged
+                self._apply(host, desired)
+                host.applied = desired
             self._wg_timers(host)
         while self.queue and self.queue[0][0] <= end:
             t, _, sender, src, dst, data = heapq.heappop(self.queue)

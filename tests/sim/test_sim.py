@@ -56,6 +56,24 @@ def test_dead_node_is_dropped_and_comes_back() -> None:
     net.run_until(net.all_reachable, timeout=5)
 
 
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_cached_desired_state_is_never_stale(symmetric: bool) -> None:
+    """Node.desired() recomputes only when an input changed: through convergence, path
+    changes, a node dying and coming back, it must equal a fresh computation at every step."""
+    net = seed_basic(symmetric)
+    net.verify_desired = True
+    net.run_until(net.all_reachable, timeout=10)
+    for _ in range(150):
+        net.step()
+    net.hosts["charlie"].alive = False
+    for _ in range(80):
+        net.step()
+    net.hosts["charlie"].alive = True
+    net.run_until(net.all_reachable, timeout=10)
+    for _ in range(150):
+        net.step()
+
+
 @pytest.mark.timeout(1800)  # minutes of CPU on a 2-core runner; bench/sim_scale.py reports figures
 @pytest.mark.parametrize("n", [200])
 def test_large_mesh_converges(n: int) -> None:

@@ -42,6 +42,9 @@ class Hub:
         self.member_timeout = member_timeout
         self.members: dict[str, Member] = {}  # by public key
         self.version = 1
+        self.revision = 0  # bumped on every change of the members' information
+        self._claims_rev = -1
+        self._claims_index: tuple[dict[IPv4Address, str], dict[str, str]] = ({}, {})
         self._dirty = False
         self._chunks: Optional[list[TableChunk]] = None
         self._encoded: Optional[list[tuple[int, bytes]]] = None
@@ -62,10 +65,23 @@ class Hub:
             return f"static node {info.name} must have wgIp {configured}"
         if configured is None and info.wg_ip in self.static_ips.values():
             return f"wgIp {info.wg_ip} belongs to a static node"
-        for key, m in self.members.items():
-            if key != info.public_key and (m.info.wg_ip == info.wg_ip or m.info.name == info.name):
-                return f"wgIp {info.wg_ip} or name {info.name} is used by a live node"
+        by_ip, by_name = self._claims()
+        if by_ip.get(info.wg_ip, info.public_key) != info.public_key or (
+            by_name.get(info.name, info.public_key) != info.public_key
+        ):
+            return f"wgIp {info.wg_ip} or name {info.name} is used by a live node"
         return None
+
+    def _claims(self) -> tuple[dict[IPv4Address, str], dict[str, str]]:
+        """Members' wgIps and names -> public key; rebuilt only after a change, as every HELLO
+        is checked against it (a scan per HELLO made a static node's load quadratic)."""
+        if self._claims_rev != self.revision:
+            self._claims_index = (
+                {m.info.wg_ip: k for k, m in self.members.items()},
+                {m.info.name: k for k, m in self.members.items()},
+            )
+            self._claims_rev = self.revision
+        return self._claims_index
 
     def hello(self, info: NodeInfo, now: float, src: Optional[Endpoint] = None) -> None:
         """Record a member's (already checked) HELLO."""
@@ -75,18 +91,18 @@ class Hub:
             log.info("node %s (%s) joined", info.name, info.wg_ip)
             m = Member(info, now)
             self.members[info.public_key] = m
-            self._dirty = True
+            self._changed()
         m.last_seen = now
         m.admin = src or m.admin
         # Static nodes keep their configured endpoint; the others get what our WireGuard saw.
         info = replace(info, static=static, endpoint=info.endpoint if static else m.observed)
         if info != m.info:
             m.info = info
-            self._dirty = True
+            self._changed()
 
     def leave(self, public_key: str) -> None:
         if self.members.pop(public_key, None) is not None:
-            self._dirty = True
+            self._changed()
 
     def observed(self, public_key: str, endpoint: Optional[Endpoint]) -> None:
         m = self.members.get(public_key)
@@ -94,7 +110,7 @@ class Hub:
             return
         m.observed = endpoint
         m.info = replace(m.info, endpoint=endpoint)
-        self._dirty = True
+        self._changed()
 
     def expire(self, now: float) -> list[NodeInfo]:
         gone = [k for k, m in self.members.items() if now - m.last_seen > self.member_timeout]
@@ -102,8 +118,12 @@ class Hub:
         for info in infos:
             log.info("node %s (%s) timed out", info.name, info.wg_ip)
         if infos:
-            self._dirty = True
+            self._changed()
         return infos
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.revision += 1
 
     @property
     def dirty(self) -> bool:

@@ -8,6 +8,7 @@ simulator (tests/sim) drive the very same object.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections import Counter
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 HANDSHAKE_SETTLE = 0.3  # seconds the other side gets to configure its WireGuard for us
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def host_network(ip: IPv4Address) -> IPv4Network:
+    """`ip`/32; cached, since building an IPv4Network costs microseconds."""
+    return IPv4Network((int(ip), 32))
+
+
+def _net_order(net: IPv4Network) -> int:
+    return int(net.network_address)
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Params:
     static_keepalive: int = 1
     timing: Timing = Timing()
 
-    @property
+    @functools.cached_property
     def is_static(self) -> bool:
         return any(s.name == self.name for s in self.statics)
 
@@ -100,6 +111,10 @@ class Node:
         self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
+        self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
+        self._view_inputs: Optional[tuple[Any, ...]] = None  # what self.view was built from
+        self._desired: Optional[DesiredState] = None
+        self._desired_stale = True
         self.out: list[tuple[bytes, Endpoint]] = []
         self.next_heartbeat = now
         self.last_push = -1e9
@@ -114,6 +129,7 @@ class Node:
                 for path in self.paths.values():
                     path.restart()
             self.locals = addrs
+            self._desired_stale = True
             if self.hub:
                 self.hub.me = self._me()
             self.next_heartbeat = 0.0  # tell the static nodes at once (roaming)
@@ -175,14 +191,30 @@ class Node:
         return result
 
     def desired(self, now: float) -> DesiredState:
+        """Called on every tick: the last result is returned (the same object) unless an input
+        changed since: the view or a static link (`_merge_view`), a direct path's state, kind,
+        endpoint or generation (`_drive_paths`, PROBE answers), the local addresses."""
+        if self._desired is None or self._desired_stale:
+            self._desired = self._compute_desired(now)
+            self._desired_stale = False
+        return self._desired
+
+    def _compute_desired(self, now: float) -> DesiredState:
+        # Kept linear in the number of nodes with small constants (no address parsing, no
+        # sorting of address objects): at 1000 nodes this is the agent's main cost.
         routes = self.routes_and_paths(now)
         allowed: dict[str, list[IPv4Network]] = {k: [] for k in self.view}
+        dests: list[IPv4Network] = []
         for key, (kind, gw) in routes.items():
+            if kind == PathKind.NONE:
+                continue
             target = gw if kind == PathKind.GATEWAY else key
-            if kind != PathKind.NONE and target in allowed:
-                allowed[target].append(IPv4Network(f"{self.view[key].wg_ip}/32"))
+            net = host_network(self.view[key].wg_ip)
+            dests.append(net)
+            if target in allowed:
+                allowed[target].append(net)
         peers = []
-        for key, info in sorted(self.view.items(), key=lambda kv: kv[1].name):
+        for key, info in self._by_name:
             endpoint, keepalive = None, 0
             if info.static:
                 endpoint, keepalive = self._static_endpoint(info), self._static_keepalive(info, now)
@@ -190,18 +222,17 @@ class Node:
             if not info.static and key in self.paths:
                 path = self.paths[key]
                 endpoint, keepalive, generation = path.wg_endpoint(), path.wg_keepalive(), path.generation
-            peers.append(PeerSpec(key, endpoint, tuple(sorted(allowed[key])), keepalive, generation))
-        dests = sorted(
-            IPv4Network(f"{self.view[k].wg_ip}/32")
-            for k, (kind, _) in routes.items()
-            if kind != PathKind.NONE
-        )
+            nets = allowed[key]
+            if len(nets) > 1:
+                nets.sort(key=_net_order)
+            peers.append(PeerSpec(key, endpoint, tuple(nets), keepalive, generation))
+        dests.sort(key=_net_order)
         return DesiredState(tuple(peers), tuple(dests), forwarding=self.p.is_static)
 
     def status(self, now: float) -> dict[str, Any]:
         routes = self.routes_and_paths(now)
         peers = []
-        for key, info in sorted(self.view.items(), key=lambda kv: kv[1].name):
+        for key, info in self._by_name:
             kind, gw = routes[key]
             st = self.stats.get(key)
             peers.append(
@@ -298,6 +329,7 @@ class Node:
                 path = self.paths.get(msg.public_key)
                 if path is not None and path.nonce == msg.nonce:
                     path.probe_answered(src)
+                    self._desired_stale = True
             else:
                 self._send(m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True), src, now)
         elif isinstance(msg, m.Leave) and self.hub is not None:
@@ -326,7 +358,29 @@ class Node:
         link = self.links.get(info.name)
         return link if link is not None and link.cfg.wg_ip == info.wg_ip else None
 
+    def _view_fingerprint(self, now: float) -> tuple[Any, ...]:
+        """Everything `_merge_view` reads; when it is unchanged, so is the view."""
+        return (
+            self.hub.revision if self.hub else -1,
+            tuple(
+                (
+                    lk.alive(now, self.p.hub_timeout),
+                    lk.info,
+                    lk.address,
+                    lk.version,
+                    id(lk.table),
+                    self._static_keepalive_for(lk, now),
+                )
+                for lk in self.links.values()
+            ),
+        )
+
     def _merge_view(self, now: float) -> None:
+        inputs = self._view_fingerprint(now)
+        if inputs == self._view_inputs:
+            return
+        self._view_inputs = inputs
+        self._desired_stale = True
         view: dict[str, NodeInfo] = {}
         taken_ips = {self.p.wg_ip}
         taken_names = {self.p.name}
@@ -359,15 +413,19 @@ class Node:
                 if moved or remapped:
                     path.restart()
         self.view = view
+        self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
 
     def _drive_paths(self, now: float) -> None:
+        if self.p.is_static:
+            return  # static nodes are reached on their configured endpoints
         for key, info in self.view.items():
-            if info.static or self.p.is_static:
+            if info.static:
                 continue
             path = self.paths.get(key)
             if path is None:
                 path = self.paths[key] = DirectPath(info, self.p.timing)
             before = path.state
+            shape = (path.state, path.kind, path.endpoint, path.generation)
             path.mine = self.locals
             path.update(now, self.stats.get(key))
             if path.wants_retry(now):
@@ -385,13 +443,18 @@ class Node:
                     log.info("path to %s: no direct path, next try in %.0fs", info.name, path.retry_delay)
             for dst in path.due_probes(now):
                 self._send(m.Probe(self.p.name, self.p.public_key, path.nonce), dst, now)
+            if shape != (path.state, path.kind, path.endpoint, path.generation):
+                self._desired_stale = True
 
     def _static_keepalive(self, info: NodeInfo, now: float) -> int:
         """Keepalive toward a static node; it starts the handshake, so hold it back until the
         static node has had a moment to add us to its WireGuard (a handshake it drops costs
         WireGuard's 5 s retry)."""
         link = self.links.get(info.name)
-        if link is None or link.first_ack is None or now - link.first_ack < HANDSHAKE_SETTLE:
+        return 0 if link is None else self._static_keepalive_for(link, now)
+
+    def _static_keepalive_for(self, link: HubLink, now: float) -> int:
+        if link.first_ack is None or now - link.first_ack < HANDSHAKE_SETTLE:
             return 0
         return self.p.static_keepalive
 

@@ -68,6 +68,9 @@ class DirectPath:
     baseline_rx: int = 0
     decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
     generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
+    _classified: Optional[tuple[Endpoint, NodeInfo, list[IPv4Interface]]] = field(
+        default=None, repr=False, compare=False
+    )  # what `kind` was last classified from
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -138,7 +141,16 @@ class DirectPath:
             self.kind = self._classify(stats.endpoint)
         elif self.state == State.UP:
             if stats and stats.endpoint:
-                self.kind = self._classify(stats.endpoint)
+                # Runs every tick: classify again only when something it depends on changed.
+                last = self._classified
+                if (
+                    last is None
+                    or last[0] != stats.endpoint
+                    or last[1] is not self.peer
+                    or last[2] is not self.mine
+                ):
+                    self._classified = (stats.endpoint, self.peer, self.mine)
+                    self.kind = self._classify(stats.endpoint)
             if now - self.last_rx_change > self.timing.dead_after:
                 self._down(now, stats)
 

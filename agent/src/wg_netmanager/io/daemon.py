@@ -137,7 +137,7 @@ class Agent:
             self.node.tick(now)
             self._flush()
             desired = self.node.desired(now)
-            if desired != self.applied:
+            if desired is not self.applied and desired != self.applied:  # usually the same object
                 try:
                     await self._bk(self.backend.apply, desired)
                     self.applied = desired
@@ -155,7 +155,7 @@ class Agent:
         for name, host in self.hostnames.items():
             try:
                 infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-                address: Optional[str] = infos[0][4][0]
+                address: Optional[str] = str(infos[0][4][0])
             except OSError as exc:
                 log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
                 address = None
