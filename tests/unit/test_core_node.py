@@ -207,6 +207,7 @@ def seed_basic(symmetric: bool) -> CheckingNet:
 @pytest.mark.parametrize("symmetric", [False, True], ids=["seed-basic", "hard-nat"])
 def test_desired_never_shares_an_address_between_peers(symmetric: bool) -> None:
     net = seed_basic(symmetric)
+    net.verify_desired = True  # and the cached state is what a fresh computation gives
     for i in range(250):  # 25 simulated seconds: joins, probes, timeouts, a node dying
         if i == 120:
             net.hosts["charlie"].alive = False
@@ -216,5 +217,7 @@ def test_desired_never_shares_an_address_between_peers(symmetric: bool) -> None:
         if i % 10 == 0:
             for h in net.hosts.values():
                 check_status(h.node.status(net.now))
-    assert net.applied == 250 * 4 - 60
+    # Hosts apply a desired state only when it changed: each of the 4 did several times
+    # (joins, direct paths, charlie leaving and coming back).
+    assert net.applied >= 4 * 4, net.applied
     net.run_until(net.all_reachable, timeout=10)
