@@ -74,6 +74,28 @@ def test_cached_desired_state_is_never_stale(symmetric: bool) -> None:
         net.step()
 
 
+def test_members_end_up_with_every_static_nodes_published_table() -> None:
+    """Tables travel as deltas over the version a member holds: after joins, deaths and
+    returns, every member's copy equals what each static node publishes."""
+    net = simnet.scale(SimNet(seed=3), 60)
+    net.run_until(net.all_reachable, timeout=30, dt=0.25)
+    for name in ("n3", "n17", "n40"):
+        net.hosts[name].alive = False
+    for _ in range(30):
+        net.step(0.25)
+    net.hosts["n17"].alive = True
+    net.run_until(net.all_reachable, timeout=30, dt=0.25)
+    for _ in range(8):
+        net.step(0.25)
+    for host in net.hosts.values():
+        if not host.alive:
+            continue
+        for name, link in host.node.links.items():
+            hub = net.hosts[name].node.hub
+            assert hub is not None and link.version == hub.version, (host.name, name)
+            assert link.table == {e.public_key: e for c in hub.chunks() for e in c.entries}
+
+
 @pytest.mark.timeout(1800)  # minutes of CPU on a 2-core runner; bench/sim_scale.py reports figures
 @pytest.mark.parametrize("n", [200])
 def test_large_mesh_converges(n: int) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 import pytest
 
-from wg_netmanager.core.hub import Hub
-from wg_netmanager.core.messages import NodeInfo
+from wg_netmanager.core.hub import KEEP_DELTAS, Hub
+from wg_netmanager.core.messages import MsgType, NodeInfo, TableChunk, decode
 from wg_netmanager.core.model import Endpoint
 
 SUBNET = IPv4Network("10.1.1.0/24")
@@ -159,3 +159,90 @@ def test_chunk_caches_invalidate_on_commit() -> None:
     assert fresh is not chunks and fresh[0].version == hub.version
     assert [e.name for c in fresh for e in c.entries] == ["beta", "alice", "bob"]
     assert hub.encoded_chunks() is not encoded and hub.encoded_chunks() != encoded
+
+
+# --- updates: deltas over a version a member holds ----------------------------------------
+
+
+def apply_update(hub: Hub, table: dict[str, NodeInfo], held: int) -> tuple[dict[str, NodeInfo], int]:
+    """What a member holding `table` at version `held` makes of hub.encoded_update(held)."""
+    chunks = [decode(t, body) for t, body in hub.encoded_update(held)]
+    if not chunks:
+        return table, held
+    assert all(isinstance(c, TableChunk) for c in chunks)
+    if chunks[0].base == 0:  # type: ignore[union-attr]
+        return {e.public_key: e for c in chunks for e in c.entries}, chunks[0].version  # type: ignore[union-attr]
+    assert chunks[0].base == held  # type: ignore[union-attr]
+    new = dict(table)
+    for c in chunks:
+        for k in c.removed:  # type: ignore[union-attr]
+            new.pop(k, None)
+    for c in chunks:
+        new.update((e.public_key, e) for e in c.entries)  # type: ignore[union-attr]
+    return new, chunks[0].version  # type: ignore[union-attr]
+
+
+def published(hub: Hub) -> dict[str, NodeInfo]:
+    return {e.public_key: e for c in hub.chunks() for e in c.entries}
+
+
+def test_a_join_is_one_small_delta_not_the_table() -> None:
+    hub = joined(*(node(f"n{i}", f"10.1.1.{10 + i}", 10 + i) for i in range(60)))
+    table, held = apply_update(hub, {}, 0)
+    assert held == hub.version and table == published(hub) and len(hub.chunks()) > 3
+    hub.hello(ALICE, NOW)
+    hub.commit()
+    update = hub.encoded_update(held)
+    assert len(update) == 1 and update[0][0] == MsgType.TABLE_DELTA
+    table, held = apply_update(hub, table, held)
+    assert held == hub.version and table == published(hub)
+    assert hub.encoded_update(held) == []
+
+
+def test_deltas_compose_over_several_versions_with_removals() -> None:
+    bob, carol = node("bob", "10.1.1.3", 3), node("carol", "10.1.1.4", 4)
+    hub = joined(ALICE, bob)
+    start = published(hub), hub.version
+    hub.leave(bob.public_key)
+    hub.commit()
+    hub.hello(carol, NOW)
+    hub.hello(replace(ALICE, wg_port=50010), NOW)
+    hub.commit()
+    hub.hello(bob, NOW)  # back again
+    hub.leave(carol.public_key)
+    hub.commit()
+    table, held = apply_update(hub, *start)
+    assert held == hub.version and table == published(hub)
+    assert set(table) == {ME.public_key, ALICE.public_key, bob.public_key}
+    assert table[ALICE.public_key].wg_port == 50010
+
+
+def test_a_member_too_far_behind_or_ahead_gets_the_whole_table() -> None:
+    hub = joined(ALICE)
+    old = hub.version
+    for i in range(KEEP_DELTAS + 1):
+        hub.hello(node(f"n{i}", f"10.1.1.{10 + i}", 10 + i), NOW)
+        hub.commit()
+    for held in (old, 0, hub.version + 5):  # history gone; none held; a restarted hub's count
+        chunks = [decode(t, b) for t, b in hub.encoded_update(held)]
+        assert all(c.base == 0 for c in chunks)  # type: ignore[union-attr]
+    assert hub.encoded_update(hub.version - 2)[0][0] == MsgType.TABLE_DELTA
+
+
+def test_our_own_address_change_is_published() -> None:
+    hub = joined(ALICE)
+    v = hub.version
+    hub.me = replace(ME, locals=(IPv4Interface("198.51.100.2/24"),))
+    assert hub.dirty and hub.commit() and hub.version == v + 1
+    table, _ = apply_update(hub, published(hub), v)
+    assert table[ME.public_key].locals == (IPv4Interface("198.51.100.2/24"),)
+
+
+def test_claims_index_follows_leaves_and_changes() -> None:
+    hub = joined(ALICE)
+    assert hub.check_claim(node("x", "10.1.1.1", 9)) is not None
+    hub.hello(replace(ALICE, wg_ip=IPv4Address("10.1.1.7")), NOW)  # same key, new address
+    assert hub.check_claim(node("x", "10.1.1.1", 9)) is None
+    assert hub.check_claim(node("x", "10.1.1.7", 9)) is not None
+    hub.leave(ALICE.public_key)
+    assert hub.check_claim(node("alice", "10.1.1.7", 9)) is None

@@ -42,6 +42,8 @@ MESSAGES: list[m.Message] = [
     m.HelloAck(info(3, static=True), 2**63 - 1),
     m.TableChunk(5, 0, 2, (info(1), info(2, endpoint=None))),
     m.TableChunk(5, 1, 2, ()),
+    m.TableChunk(9, 0, 1, (info(1),), base=7, removed=(key(4), key(5))),
+    m.TableChunk(9, 1, 3, (), base=8),
     m.Probe("alice", key(9), 123456789),
     m.Probe("alice", key(9), 0, ack=True),
     m.Leave("bob.example-1", key(10)),
@@ -180,6 +182,41 @@ def test_non_canonical_key_is_malformed() -> None:
 )
 def test_bad_table_chunk_is_malformed(body: dict[str, Any]) -> None:
     malformed(m.MsgType.TABLE, json.dumps(body).encode())
+
+
+def test_full_and_delta_tables_have_distinct_types() -> None:
+    assert m.encode(m.TableChunk(2, 0, 1, ()))[0] == m.MsgType.TABLE
+    assert m.encode(m.TableChunk(2, 0, 1, (), base=1))[0] == m.MsgType.TABLE_DELTA
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},  # no base
+        {"b": 0, "r": []},
+        {"b": 3, "r": []},  # base not older than the version
+        {"b": 9, "r": []},
+        {"b": 1},  # no removals list
+        {"b": 1, "r": "x"},
+        {"b": 1, "r": ["not-a-key"]},
+        {"b": -1, "r": []},
+    ],
+)
+def test_bad_table_delta_is_malformed(extra: dict[str, Any]) -> None:
+    malformed(m.MsgType.TABLE_DELTA, json.dumps({"e": [], "i": 0, "c": 1, "v": 3} | extra).encode())
+
+
+def test_delta_chunks_fit_datagrams_and_carry_every_removal() -> None:
+    removed = tuple(key(i) for i in range(100))
+    entries = [info(i) for i in range(30)]
+    chunks = m.chunk_table(12, entries, base=11, removed=removed)
+    assert len(chunks) > 1
+    for c in chunks:
+        t, body = m.encode(c)
+        assert t == m.MsgType.TABLE_DELTA and len(body) <= wire.MAX_BODY
+        assert m.decode(t, body) == c
+    assert tuple(k for c in chunks for k in c.removed) == removed
+    assert [e for c in chunks for e in c.entries] == entries
 
 
 def test_table_count_limit_is_inclusive() -> None:

@@ -105,6 +105,38 @@ def test_client_filters_bad_table_entries() -> None:
     assert IPv4Network("10.2.0.1/32") not in {n for nets in ips for n in nets}
 
 
+def test_client_applies_a_delta_only_over_the_version_it_holds() -> None:
+    alice = make_node("alice", "10.1.1.1", 1)
+    fake_beta = Codec(SHARED, 222)
+    beta_info = info("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
+    charlie, dave = info("charlie", "10.1.1.3", 3), info("dave", "10.1.1.4", 4)
+    erin = info("erin", "10.1.1.5", 5)
+    alice.datagram(NOW, sealed(fake_beta, m.HelloAck(beta_info, 5)), BETA_ADMIN)
+    alice.datagram(NOW, sealed(fake_beta, m.TableChunk(5, 0, 1, (beta_info, charlie))), BETA_ADMIN)
+    assert names(alice) == {"beta", "charlie"}
+    delta = m.TableChunk(6, 0, 1, (dave,), base=5, removed=(charlie.public_key,))
+    alice.datagram(NOW, sealed(fake_beta, delta), BETA_ADMIN)
+    assert names(alice) == {"beta", "dave"} and alice.links["beta"].version == 6
+    stale = m.TableChunk(8, 0, 1, (erin,), base=7)  # over a version it never got
+    alice.datagram(NOW, sealed(fake_beta, stale), BETA_ADMIN)
+    assert names(alice) == {"beta", "dave"} and alice.links["beta"].version == 6
+    assert sum(alice.drops.values()) == 0  # not an attack: the next HELLO asks for version 6
+    alice.take_outgoing()
+    alice.tick(NOW + 1.5)
+    hellos = [d for d, dst in alice.take_outgoing() if dst == BETA_ADMIN]
+    reader = Codec(SHARED, 224)
+    hello = [m.decode(o.msg_type, o.body) for o in map(lambda d: reader.open(d, NOW + 1.5), hellos)]
+    assert hello and hello[-1].table_version == 6  # type: ignore[union-attr]
+    # beta restarts (a new session): its versions start again, ours mean nothing to it.
+    beta_again = Codec(SHARED, 223)
+    alice.datagram(NOW + 2, sealed(beta_again, m.HelloAck(beta_info, 1)), BETA_ADMIN)
+    assert alice.links["beta"].version == 0
+    alice.datagram(NOW + 2, sealed(beta_again, m.TableChunk(2, 0, 1, (erin,), base=1)), BETA_ADMIN)
+    assert alice.links["beta"].version == 0
+    alice.datagram(NOW + 2, sealed(beta_again, m.TableChunk(2, 0, 1, (beta_info, erin))), BETA_ADMIN)
+    assert names(alice, NOW + 2) == {"beta", "erin"}
+
+
 def test_table_from_unknown_session_and_ack_from_unknown_static_are_rejected() -> None:
     alice = make_node("alice", "10.1.1.1", 1)
     stranger = Codec(SHARED, 333)

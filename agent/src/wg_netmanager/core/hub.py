@@ -2,9 +2,10 @@
 
 Every node sends a HELLO to every static node once per heartbeat. A static node keeps the
 senders as members, replaces the endpoint they claim with the one its own WireGuard observed
-(what NAT traversal needs), and answers with its table version; a node holding an older
-version gets the whole table again, in datagram-sized chunks. Members that stop sending
-expire after `member_timeout` seconds.
+(what NAT traversal needs), and answers with its table version. Changes are published in
+batches (`commit`, at most every PUSH_INTERVAL): each member gets what changed since the
+version it holds (usually one datagram), or the whole table, in datagram-sized chunks, when
+it holds none or one too old. Members that stop sending expire after `member_timeout` seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .model import Endpoint
 
 log = logging.getLogger(__name__)
 
+KEEP_DELTAS = 16  # table versions whose changes a static node keeps for members catching up
+
 
 @dataclass
 class Member:
@@ -26,6 +29,7 @@ class Member:
     last_seen: float
     observed: Optional[Endpoint] = None
     admin: Optional[Endpoint] = None  # where its HELLOs come from: where to push the table
+    table_version: int = 0  # the version of our table it holds, as far as we know
 
 
 class Hub:
@@ -36,7 +40,7 @@ class Hub:
         static_ips: dict[str, IPv4Address],
         member_timeout: float,
     ) -> None:
-        self.me = me
+        self._me = me
         self.subnet = subnet
         self.static_ips = static_ips  # configured static nodes: name -> wgIp
         self.member_timeout = member_timeout
@@ -48,6 +52,21 @@ class Hub:
         self._dirty = False
         self._chunks: Optional[list[TableChunk]] = None
         self._encoded: Optional[list[tuple[int, bytes]]] = None
+        # The table as published at `version` (what chunks() serves), and per version the
+        # change from the one before: (entries added or changed, public keys removed).
+        self._published: dict[str, NodeInfo] = {me.public_key: me}
+        self._deltas: dict[int, tuple[list[NodeInfo], list[str]]] = {}
+        self._encoded_updates: dict[int, list[tuple[int, bytes]]] = {}  # by base version
+
+    @property
+    def me(self) -> NodeInfo:
+        return self._me
+
+    @me.setter
+    def me(self, info: NodeInfo) -> None:
+        if info != self._me:  # e.g. our local addresses changed: publish it
+            self._me = info
+            self._changed()
 
     def check_claim(self, info: NodeInfo) -> Optional[str]:
         """Why `info` must not be accepted, or None. Addresses are the attack surface."""
@@ -83,8 +102,10 @@ class Hub:
             self._claims_rev = self.revision
         return self._claims_index
 
-    def hello(self, info: NodeInfo, now: float, src: Optional[Endpoint] = None) -> None:
-        """Record a member's (already checked) HELLO."""
+    def hello(
+        self, info: NodeInfo, now: float, src: Optional[Endpoint] = None, table_version: Optional[int] = None
+    ) -> None:
+        """Record a member's (already checked) HELLO, which names the table version it holds."""
         static = info.name in self.static_ips
         m = self.members.get(info.public_key)
         if m is None:
@@ -94,6 +115,8 @@ class Hub:
             self._changed()
         m.last_seen = now
         m.admin = src or m.admin
+        if table_version is not None:
+            m.table_version = table_version
         # Static nodes keep their configured endpoint; the others get what our WireGuard saw.
         info = replace(info, static=static, endpoint=info.endpoint if static else m.observed)
         if info != m.info:
@@ -134,17 +157,28 @@ class Hub:
         if not self._dirty:
             return False
         self.version += 1
+        current = {e.public_key: e for e in self.entries()}
+        before = self._published
+        self._deltas[self.version] = (
+            [e for k, e in current.items() if before.get(k) != e],
+            [k for k in before if k not in current],
+        )
+        self._deltas.pop(self.version - KEEP_DELTAS, None)
+        self._published = current
         self._chunks = None
         self._encoded = None
+        self._encoded_updates = {}
         self._dirty = False
         return True
 
     def entries(self) -> list[NodeInfo]:
+        """The live table (including changes not committed yet)."""
         return [self.me] + sorted((m.info for m in self.members.values()), key=lambda i: i.name)
 
     def chunks(self) -> list[TableChunk]:
+        """The table as published at `version`."""
         if self._chunks is None:
-            self._chunks = chunk_table(self.version, self.entries())
+            self._chunks = chunk_table(self.version, list(self._published.values()))
         return self._chunks
 
     def encoded_chunks(self) -> list[tuple[int, bytes]]:
@@ -153,3 +187,32 @@ class Hub:
         if self._encoded is None:
             self._encoded = [encode(c) for c in self.chunks()]
         return self._encoded
+
+    def encoded_update(self, held: int) -> list[tuple[int, bytes]]:
+        """What a member holding version `held` of our table needs: nothing, the changes since
+        (one datagram for a join or an endpoint change, instead of the whole table to every
+        member), or the whole table when we no longer have every change since `held`."""
+        if held == self.version:
+            return []
+        steps = range(held + 1, self.version + 1)
+        if held <= 0 or held > self.version or any(v not in self._deltas for v in steps):
+            return self.encoded_chunks()
+        cached = self._encoded_updates.get(held)
+        if cached is None:
+            changed: dict[str, NodeInfo] = {}
+            removed: set[str] = set()
+            for v in steps:
+                upserts, gone = self._deltas[v]
+                for key in gone:
+                    changed.pop(key, None)
+                    removed.add(key)
+                for e in upserts:
+                    changed[e.public_key] = e
+                    removed.discard(e.public_key)
+            chunks = chunk_table(self.version, list(changed.values()), held, tuple(sorted(removed)))
+            if len(chunks) >= len(self.chunks()):
+                cached = self.encoded_chunks()  # a change as big as the table: send the table
+            else:
+                cached = [encode(c) for c in chunks]
+            self._encoded_updates[held] = cached
+        return cached

@@ -30,6 +30,7 @@ class MsgType(enum.IntEnum):
     PROBE = 4  # node -> node on a candidate address: are you there?
     PROBE_ACK = 5  # answer to PROBE
     LEAVE = 6  # node -> static nodes: I am shutting down
+    TABLE_DELTA = 7  # static node -> node: one chunk of the changes since a version it holds
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,17 @@ class HelloAck:
 
 @dataclass(frozen=True)
 class TableChunk:
+    """One datagram of a table: the whole table at `version` (base 0) or, as TABLE_DELTA, what
+    changed between `base` and `version`: `entries` added or changed, `removed` public keys.
+    A delta applies only on top of exactly `base`; a node holding anything else ignores it
+    and its next HELLO (which names the version it holds) gets it what it lacks."""
+
     version: int
     index: int
     count: int
     entries: tuple[NodeInfo, ...]
+    base: int = 0
+    removed: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,10 @@ def encode(msg: Message) -> tuple[int, bytes]:
     elif isinstance(msg, HelloAck):
         t, d = MsgType.HELLO_ACK, {"node": msg.node.to_json(), "tv": msg.table_version}
     elif isinstance(msg, TableChunk):
-        t = MsgType.TABLE
+        t = MsgType.TABLE_DELTA if msg.base else MsgType.TABLE
         d = {"v": msg.version, "i": msg.index, "c": msg.count, "e": [e.to_json() for e in msg.entries]}
+        if msg.base:
+            d |= {"b": msg.base, "r": list(msg.removed)}
     elif isinstance(msg, Probe):
         t = MsgType.PROBE_ACK if msg.ack else MsgType.PROBE
         d = {"n": msg.name, "k": msg.public_key, "x": msg.nonce}
@@ -147,31 +157,45 @@ def decode(msg_type: int, body: bytes) -> Message:
     if t in (MsgType.HELLO, MsgType.HELLO_ACK):
         cls = Hello if t == MsgType.HELLO else HelloAck
         return cls(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")))
-    if t == MsgType.TABLE:
+    if t in (MsgType.TABLE, MsgType.TABLE_DELTA):
         entries = d.get("e")
         if not isinstance(entries, list):
             raise Drop("malformed")
-        count, index = _uint(d.get("c")), _uint(d.get("i"))
+        count, index, version = _uint(d.get("c")), _uint(d.get("i")), _uint(d.get("v"))
         if not 0 < count <= 10000 or index >= count:
             raise Drop("malformed")
-        return TableChunk(_uint(d.get("v")), index, count, tuple(NodeInfo.from_json(e) for e in entries))
+        base = 0
+        removed: tuple[str, ...] = ()
+        if t == MsgType.TABLE_DELTA:
+            base, gone = _uint(d.get("b")), d.get("r")
+            if not 0 < base < version or not isinstance(gone, list):
+                raise Drop("malformed")
+            removed = tuple(_key(k) for k in gone)
+        return TableChunk(version, index, count, tuple(NodeInfo.from_json(e) for e in entries), base, removed)
     if t in (MsgType.PROBE, MsgType.PROBE_ACK):
         return Probe(_name(d.get("n")), _key(d.get("k")), _uint(d.get("x")), t == MsgType.PROBE_ACK)
     return Leave(_name(d.get("n")), _key(d.get("k")))
 
 
-def chunk_table(version: int, entries: list[NodeInfo]) -> list[TableChunk]:
-    """Split a table into chunks that each fit one datagram."""
-    chunks: list[list[NodeInfo]] = [[]]
-    size = 64  # envelope of a chunk body
-    for e in entries:
-        n = len(json.dumps(e.to_json(), separators=(",", ":"))) + 1
-        if chunks[-1] and size + n > MAX_BODY:
-            chunks.append([])
-            size = 64
-        chunks[-1].append(e)
+def chunk_table(
+    version: int, entries: list[NodeInfo], base: int = 0, removed: tuple[str, ...] = ()
+) -> list[TableChunk]:
+    """Split a table (or, with `base`, a delta) into chunks that each fit one datagram."""
+    chunks: list[tuple[list[NodeInfo], list[str]]] = [([], [])]
+    envelope = 96 if base else 64  # of a chunk body
+    size = envelope
+    items: list[Union[NodeInfo, str]] = [*removed, *entries]
+    for item in items:
+        n = (len(json.dumps(item.to_json(), separators=(",", ":"))) if isinstance(item, NodeInfo) else 46) + 1
+        if (chunks[-1][0] or chunks[-1][1]) and size + n > MAX_BODY:
+            chunks.append(([], []))
+            size = envelope
+        if isinstance(item, NodeInfo):
+            chunks[-1][0].append(item)
+        else:
+            chunks[-1][1].append(item)
         size += n
-    return [TableChunk(version, i, len(chunks), tuple(c)) for i, c in enumerate(chunks)]
+    return [TableChunk(version, i, len(chunks), tuple(e), base, tuple(r)) for i, (e, r) in enumerate(chunks)]
 
 
 # --- field checks -------------------------------------------------------------------------

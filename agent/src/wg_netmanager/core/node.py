@@ -81,7 +81,7 @@ class HubLink:
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
     pending: dict[int, m.TableChunk] = field(default_factory=dict)
-    pending_version: int = 0
+    pending_version: tuple[int, int] = (0, 0)  # (version, base) of the chunks in `pending`
 
     def alive(self, now: float, timeout: float) -> bool:
         return now - self.last_ack <= timeout
@@ -283,9 +283,10 @@ class Node:
         t, body = m.encode(msg)
         self.out.append((self.codec.seal(t, body, now), dst))
 
-    def _send_table(self, dst: Endpoint, now: float) -> None:
+    def _send_update(self, held: int, dst: Endpoint, now: float) -> None:
+        """What a member holding version `held` of our table lacks (changes or the table)."""
         assert self.hub is not None
-        for t, body in self.hub.encoded_chunks():  # encoded once per table version
+        for t, body in self.hub.encoded_update(held):  # encoded once per (held, version)
             self.out.append((self.codec.seal(t, body, now), dst))
 
     def _handle(self, now: float, msg: m.Message, session: int, src: Endpoint) -> None:
@@ -296,11 +297,12 @@ class Node:
             if why:
                 log.warning("rejected node %s from %s: %s", msg.node.name, src, why)
                 raise Drop("rejected")
-            self.hub.hello(msg.node, now, src)
+            self.hub.hello(msg.node, now, src, msg.table_version)
             pushed = self._maybe_push(now, before=src)
             self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
             if not pushed and msg.table_version != self.hub.version:
-                self._send_table(src, now)
+                self._send_update(msg.table_version, src, now)
+                self.hub.members[msg.node.public_key].table_version = self.hub.version
         elif isinstance(msg, m.HelloAck):
             link = self._link_for(msg.node)
             if link is None:
@@ -313,17 +315,34 @@ class Node:
                 raise Drop("rejected")
             if link.first_ack is None or not link.alive(now, self.p.hub_timeout) or link.session != session:
                 link.first_ack = now
+            if link.session != session:
+                # A restarted static node counts its table versions from 1 again: what we hold
+                # says nothing about its new ones. Version 0 in our HELLO asks for the table.
+                link.version = 0
             link.info, link.session, link.last_ack = msg.node, session, now
         elif isinstance(msg, m.TableChunk):
             link = next((lk for lk in self.links.values() if lk.session == session), None)
             if link is None:
                 raise Drop("rejected")
-            if msg.version != link.pending_version:
-                link.pending, link.pending_version = {}, msg.version
+            if (msg.version, msg.base) != link.pending_version:
+                link.pending, link.pending_version = {}, (msg.version, msg.base)
             link.pending[msg.index] = msg
             if len(link.pending) == msg.count and all(c.count == msg.count for c in link.pending.values()):
-                link.table = {e.public_key: e for i in range(msg.count) for e in link.pending[i].entries}
-                link.version, link.pending = msg.version, {}
+                chunks = [link.pending[i] for i in range(msg.count)]
+                link.pending, link.pending_version = {}, (0, 0)
+                if msg.base == 0:
+                    link.table = {e.public_key: e for c in chunks for e in c.entries}
+                elif msg.base == link.version:
+                    table = dict(link.table)
+                    for c in chunks:
+                        for key in c.removed:
+                            table.pop(key, None)
+                    for c in chunks:
+                        table.update((e.public_key, e) for e in c.entries)
+                    link.table = table
+                else:
+                    return  # changes to a version we do not hold; our next HELLO says which we do
+                link.version = msg.version
         elif isinstance(msg, m.Probe):
             if msg.ack:
                 path = self.paths.get(msg.public_key)
@@ -351,7 +370,8 @@ class Node:
             self._send(m.HelloAck(self.hub.me, self.hub.version), before, now)
         for member in self.hub.members.values():
             if member.admin is not None:
-                self._send_table(member.admin, now)
+                self._send_update(member.table_version, member.admin, now)
+                member.table_version = self.hub.version  # if it is lost, the next HELLO says so
         return True
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
