@@ -319,3 +319,15 @@ def test_chunk_table_of_one_and_none() -> None:
 def test_node_info_repr_hides_the_key() -> None:
     assert key(1) not in repr(info(1))
     assert key(9) not in repr(m.Probe("a", key(9), 1))
+
+
+def test_cached_codec_gives_the_same_results_and_never_caches_a_drop() -> None:
+    hello = m.Hello(info(), 3)
+    t, body = m.encode_fast(hello)
+    assert (t, body) == m.encode(hello)
+    assert m.decode_fast(t, body) == hello and m.decode_fast(t, body) is m.decode_fast(t, body)
+    for _ in range(2):  # a malformed body raises every time
+        with pytest.raises(Drop, match="malformed"):
+            m.decode_fast(m.MsgType.HELLO, b'{"node": 1, "tv": 0}')
+    table = m.TableChunk(2, 0, 1, (info(),))
+    assert m.decode_fast(*m.encode_fast(table)) == table

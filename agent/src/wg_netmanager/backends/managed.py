@@ -21,6 +21,8 @@ from .reconcile import PeerOp, reconcile
 
 log = logging.getLogger(__name__)
 
+ROUTE_RESYNC = 30.0
+
 
 class DeviceControl(Protocol):
     def get(self) -> DeviceState: ...
@@ -33,6 +35,7 @@ class DeviceControl(Protocol):
 class ManagedBackend(Backend):
     control: DeviceControl
     address: IPv4Interface | None = None  # our wgIp, once up() has run
+    _synced: tuple[object, float] | None = None  # routes + forwarding last synced, and when
 
     def _set_key_and_port(self, settings: InterfaceSettings) -> None:
         """Write key and port only if they differ: rewriting the port rebinds the socket."""
@@ -49,6 +52,7 @@ class ManagedBackend(Backend):
 
     def _address_and_up(self, settings: InterfaceSettings, exclusive: bool = True) -> None:
         self.address = settings.address
+        self._synced = None  # a (re)created interface has none of our routes
         netlink.set_address(self.ifname, settings.address, exclusive=exclusive)
         netlink.set_link_up(self.ifname)
 
@@ -84,8 +88,17 @@ class ManagedBackend(Backend):
             log.info("%s: %d peer change(s)", self.ifname, len(ops))
             self.control.apply_ops(ops)
         source = self.address.ip if self.address is not None else None
-        netlink.sync_routes(self.ifname, set(desired.routes), source)
-        netlink.set_forwarding(self.ifname, desired.forwarding)
+        # Most changes only move addresses between peers. Dumping the routing table through
+        # pyroute2 costs milliseconds of CPU at 50 routes, so the routes are synced when they
+        # (or the forwarding flag) change, and at least every ROUTE_RESYNC seconds, which
+        # also repairs routes someone else removed.
+        wanted = (frozenset(desired.routes), source, desired.forwarding)
+        synced = self._synced
+        if synced is None or synced[0] != wanted or time.monotonic() - synced[1] > ROUTE_RESYNC:
+            self._synced = None  # until both calls succeeded
+            netlink.sync_routes(self.ifname, set(desired.routes), source)
+            netlink.set_forwarding(self.ifname, desired.forwarding)
+            self._synced = (wanted, time.monotonic())
 
     def refresh_endpoints(self) -> None:
         # wireguard-go caches the local source address per endpoint ("sticky sockets") and
@@ -99,6 +112,7 @@ class ManagedBackend(Backend):
         return {key: peer.stats() for key, peer in self.control.get().peers.items()}
 
     def _remove_routes(self) -> None:
+        self._synced = None
         try:
             netlink.sync_routes(self.ifname, set())
         except BackendError as exc:

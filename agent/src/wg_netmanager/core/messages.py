@@ -286,3 +286,31 @@ def _parse_endpoint(v: str) -> Optional[Endpoint]:
         return Endpoint(str(IPv4Address(host)), _port(int(port)))
     except (ValueError, Drop):
         return None
+
+
+# HELLOs and their answers repeat every second with the same content (a static node gets one
+# from every member, a member sends one to every static node): at hundreds of nodes, encoding
+# and decoding them was most of an agent's CPU. Both functions are pure and messages are
+# immutable, so identical bytes and messages are served from bounded caches. Only these two
+# kinds: table chunks are large and seldom repeat.
+_REPEATED = (MsgType.HELLO, MsgType.HELLO_ACK)
+
+
+@functools.lru_cache(maxsize=2048)
+def _decode_repeated(msg_type: int, body: bytes) -> Message:
+    return decode(msg_type, body)
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_repeated(msg: Message) -> tuple[int, bytes]:
+    return encode(msg)
+
+
+def decode_fast(msg_type: int, body: bytes) -> Message:
+    """`decode`, cached for HELLO and HELLO_ACK (a malformed body is not cached: it raises)."""
+    return _decode_repeated(msg_type, body) if msg_type in _REPEATED else decode(msg_type, body)
+
+
+def encode_fast(msg: Message) -> tuple[int, bytes]:
+    """`encode`, cached for HELLO and HELLO_ACK."""
+    return _encode_repeated(msg) if isinstance(msg, (Hello, HelloAck)) else encode(msg)

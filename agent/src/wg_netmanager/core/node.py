@@ -20,13 +20,14 @@ from . import messages as m
 from .hub import Hub
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerSpec, PeerStats
-from .paths import DirectPath, Timing
+from .paths import DirectPath, State, Timing
 from .wire import Codec, Drop
 
 log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 HANDSHAKE_SETTLE = 0.3  # seconds the other side gets to configure its WireGuard for us
+BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -114,6 +115,8 @@ class Node:
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
         self._view_inputs: Optional[tuple[Any, ...]] = None  # what self.view was built from
         self._desired: Optional[DesiredState] = None
+        self._probing = 0  # paths in the PROBING state after the last tick
+        self._last_change = now
         self._desired_stale = True
         self.out: list[tuple[bytes, Endpoint]] = []
         self.next_heartbeat = now
@@ -148,7 +151,7 @@ class Node:
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
         try:
             opened = self.codec.open(data, now)
-            msg = m.decode(opened.msg_type, opened.body)
+            msg = m.decode_fast(opened.msg_type, opened.body)
             self._handle(now, msg, opened.session, src)
         except Drop as d:
             self.drops[d.reason] += 1
@@ -169,6 +172,15 @@ class Node:
                     )
         self._merge_view(now)
         self._drive_paths(now)
+        if self._desired_stale or (self.hub is not None and self.hub.dirty):
+            self._last_change = now
+
+    def busy(self, now: float) -> bool:
+        """Something is in flux: a direct path is being probed, or the view, a path or the
+        table changed within BUSY_FOR seconds. The shell then reads WireGuard's counters
+        often (a handshake proves a path; a static node learns a new member's endpoint from
+        them); in a settled mesh, seldom."""
+        return self._probing > 0 or now - self._last_change < BUSY_FOR
 
     def leave(self, now: float) -> None:
         for link in self.links.values():
@@ -210,7 +222,13 @@ class Node:
                 continue
             target = gw if kind == PathKind.GATEWAY else key
             net = host_network(self.view[key].wg_ip)
-            dests.append(net)
+            if self.view[key].wg_ip not in self.p.subnet:
+                # Addresses inside the mesh subnet need no route of their own: every backend
+                # gives the interface the wgIp with the subnet's prefix, and that connected
+                # route already sends them into WireGuard (an unreachable one is dropped
+                # there: fail closed). A /32 per peer cost a netlink round trip per change
+                # and, at 50 nodes, most of an agent's CPU while the mesh formed.
+                dests.append(net)
             if target in allowed:
                 allowed[target].append(net)
         peers = []
@@ -280,7 +298,7 @@ class Node:
         )
 
     def _send(self, msg: m.Message, dst: Endpoint, now: float) -> None:
-        t, body = m.encode(msg)
+        t, body = m.encode_fast(msg)
         self.out.append((self.codec.seal(t, body, now), dst))
 
     def _send_update(self, held: int, dst: Endpoint, now: float) -> None:
@@ -438,6 +456,7 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
+        probing = 0
         for key, info in self.view.items():
             if info.static:
                 continue
@@ -465,6 +484,8 @@ class Node:
                 self._send(m.Probe(self.p.name, self.p.public_key, path.nonce), dst, now)
             if shape != (path.state, path.kind, path.endpoint, path.generation):
                 self._desired_stale = True
+            probing += path.state == State.PROBING
+        self._probing = probing
 
     def _static_keepalive(self, info: NodeInfo, now: float) -> int:
         """Keepalive toward a static node; it starts the handshake, so hold it back until the

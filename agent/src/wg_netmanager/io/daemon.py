@@ -27,20 +27,32 @@ from . import status as status_socket
 log = logging.getLogger(__name__)
 
 TICK = 0.1
-STATS_EVERY = 0.2
+STATS_EVERY = 0.2  # while the node is busy (probing, changing)
+STATS_IDLE = 1.0  # in a settled mesh: reading hundreds of peers costs milliseconds
 LOCALS_EVERY = 1.0
 RESOLVE_EVERY = 30.0
+READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
+RCVBUF = 4 << 20  # bytes
+SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
+STALL_WARNING = 1.0  # seconds a tick may come late before we say so
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.agent.on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("control socket: %s", exc)  # e.g. ICMP port unreachable from a dead peer
+def control_socket(port: int) -> socket.socket:
+    """The non-blocking UDP control socket, with room for bursts: a static node gets a HELLO
+    from every member each second, and a loaded host may not read for a while; a full queue
+    drops HELLOs, and then members time out and the mesh churns."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        try:  # past net.core.rmem_max: the agent has CAP_NET_ADMIN anyway
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.bind(("0.0.0.0", port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class Agent:
@@ -48,7 +60,7 @@ class Agent:
         self.settings = settings
         self.net = net
         self.backend = select_backend(settings.backend, settings.interface, settings.state_dir)
-        self.transport: Optional[asyncio.DatagramTransport] = None
+        self.sock: Optional[socket.socket] = None
         self.node: Optional[Node] = None
         self.applied: Optional[DesiredState] = None
         self.stop = asyncio.Event()
@@ -85,9 +97,8 @@ class Agent:
         sock_path = status_socket.socket_path(s.run_dir, s.interface)
         server = None
         try:
-            self.transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), local_addr=("0.0.0.0", s.admin_port)
-            )
+            self.sock = control_socket(s.admin_port)
+            loop.add_reader(self.sock.fileno(), self._readable)
             server = await status_socket.start_status_server(sock_path, self.status)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop.set)
@@ -107,8 +118,9 @@ class Agent:
         finally:
             if server is not None:
                 await status_socket.stop_status_server(server, sock_path)
-            if self.transport is not None:
-                self.transport.close()
+            if self.sock is not None:
+                loop.remove_reader(self.sock.fileno())
+                self.sock.close()
             await self._bk(self.backend.down)
             self.pool.shutdown()
         return 0
@@ -117,36 +129,67 @@ class Agent:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def _loop(self) -> None:
+        """Tick the node every TICK seconds. Backend work (reading counters, applying the
+        desired state, reading addresses) runs as tasks on the backend thread and is never
+        awaited here: a slow WireGuard or netlink call (a loaded host, hundreds of peers) must
+        not delay the HELLOs, or static nodes drop us and the mesh churns."""
         assert self.node is not None
-        next_stats = next_locals = next_resolve = 0.0
+        await self._read_locals()  # the first HELLO already says where we are
+        next_locals = time.time() + LOCALS_EVERY
+        next_stats = next_resolve = 0.0
+        stats: Optional[asyncio.Future[Any]] = None
+        apply: Optional[asyncio.Future[Any]] = None
+        locals_: Optional[asyncio.Future[Any]] = None
+        last = time.monotonic()
         while not self.stop.is_set():
             now = time.time()
-            if now >= next_locals:
+            if now >= next_locals and _idle(locals_):
                 next_locals = now + LOCALS_EVERY
-                addrs = await self._bk(self.backend.local_addresses)
-                if self.node.locals and sorted(addrs) != self.node.locals:
-                    log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
-                    await self._bk(self.backend.refresh_endpoints)
-                self.node.set_locals(addrs)
+                locals_ = asyncio.ensure_future(self._read_locals())
             if now >= next_resolve and self.hostnames:
                 next_resolve = now + RESOLVE_EVERY
                 asyncio.ensure_future(self._resolve())
-            if now >= next_stats:
-                next_stats = now + STATS_EVERY
-                self.node.set_stats(await self._bk(self.backend.stats))
+            if now >= next_stats and _idle(stats):
+                next_stats = now + (STATS_EVERY if self.node.busy(now) else STATS_IDLE)
+                stats = asyncio.ensure_future(self._read_stats())
             self.node.tick(now)
             self._flush()
             desired = self.node.desired(now)
-            if desired is not self.applied and desired != self.applied:  # usually the same object
-                try:
-                    await self._bk(self.backend.apply, desired)
-                    self.applied = desired
-                except BackendError as exc:
-                    log.error("applying the WireGuard configuration failed: %s", exc)
+            if desired is not self.applied and desired != self.applied and _idle(apply):
+                apply = asyncio.ensure_future(self._apply(desired))
             try:
                 await asyncio.wait_for(self.stop.wait(), TICK)
             except asyncio.TimeoutError:
                 pass
+            lag = time.monotonic() - last - TICK
+            last = time.monotonic()
+            if lag > STALL_WARNING:
+                log.warning("the agent's loop stalled for %.1f s (is the host overloaded?)", lag)
+        for task in (stats, apply, locals_):
+            if task is not None:
+                await asyncio.wait([task])
+
+    async def _read_locals(self) -> None:
+        assert self.node is not None
+        addrs = await self._bk(self.backend.local_addresses)
+        if self.node.locals and sorted(addrs) != self.node.locals:
+            log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
+            await self._bk(self.backend.refresh_endpoints)
+        self.node.set_locals(addrs)
+
+    async def _read_stats(self) -> None:
+        assert self.node is not None
+        try:
+            self.node.set_stats(await self._bk(self.backend.stats))
+        except BackendError as exc:
+            log.error("reading WireGuard's peers failed: %s", exc)
+
+    async def _apply(self, desired: DesiredState) -> None:
+        try:
+            await self._bk(self.backend.apply, desired)
+            self.applied = desired
+        except BackendError as exc:
+            log.error("applying the WireGuard configuration failed: %s", exc)
 
     async def _resolve(self) -> None:
         """Re-resolve static nodes given by name, so dynamic DNS works."""
@@ -161,19 +204,40 @@ class Agent:
                 address = None
             self.node.set_static_address(name, address)
 
-    def on_datagram(self, data: bytes, addr: Any) -> None:
+    def _readable(self) -> None:
+        """Drain the control socket (up to a batch), then send what the node answered: one
+        wakeup of the loop per burst instead of one per datagram."""
+        assert self.sock is not None
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP port unreachable from a dead peer
+                log.debug("control socket: %s", exc)
+                continue
+            self.on_datagram(data, addr, flush=False)
+        self._flush()
+
+    def on_datagram(self, data: bytes, addr: Any, flush: bool = True) -> None:
         if self.node is None:
             return
         try:
             self.node.datagram(time.time(), data, Endpoint(addr[0], addr[1]))
         except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
             log.exception("bug while handling a datagram from %s", addr[0])
-        self._flush()
+        if flush:
+            self._flush()
 
     def _flush(self) -> None:
-        assert self.node is not None and self.transport is not None
+        assert self.node is not None and self.sock is not None
         for data, dst in self.node.take_outgoing():
-            self.transport.sendto(data, (dst.host, dst.port))
+            try:
+                self.sock.sendto(data, (dst.host, dst.port))
+            except (BlockingIOError, InterruptedError):
+                log.debug("control socket full: dropped a datagram to %s", dst)
+            except OSError as exc:  # unreachable network, ICMP error reported on this socket
+                log.debug("sending to %s: %s", dst, exc)
 
     def status(self) -> dict[str, Any]:
         assert self.node is not None
@@ -181,6 +245,17 @@ class Agent:
         doc["interface"] = self.settings.interface
         doc["backend"] = self.backend.name
         return doc
+
+
+def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
+    """No such task is running. A task that failed with anything but a BackendError (which
+    the tasks log themselves) is a bug: raise it here, as if it had been awaited."""
+    if task is None:
+        return True
+    if not task.done():
+        return False
+    task.result()
+    return True
 
 
 def _is_ip(host: str) -> bool:
