@@ -50,7 +50,7 @@ def test_dead_node_is_dropped_and_comes_back() -> None:
     net.hosts["charlie"].alive = False
     net.run_until(
         lambda: all(p["name"] != "charlie" for p in net.hosts["alpha"].node.status(net.now)["peers"]),
-        timeout=6,
+        timeout=13,  # member_timeout (10 s) + a push
     )
     net.hosts["charlie"].alive = True
     net.run_until(net.all_reachable, timeout=5)

@@ -60,7 +60,7 @@ class Params:
     statics: tuple[StaticNode, ...]
     heartbeat: float = 1.0
     hub_timeout: float = 3.5  # a static node that has not answered this long is gone
-    member_timeout: float = 3.5  # a node that has not said HELLO this long is gone
+    member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
     static_keepalive: int = 1
     timing: Timing = Timing()
 
