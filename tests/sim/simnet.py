@@ -45,6 +45,7 @@ class WgPeer:
     rx: int = 0
     tx: int = 0
     generation: int = 0
+    stats: Optional[PeerStats] = None  # the last one handed out, while nothing changed
 
 
 @dataclass
@@ -203,7 +204,18 @@ class SimNet:
             peer.keepalive, peer.allowed = spec.keepalive, spec.allowed_ips
 
     def _stats(self, host: Host) -> dict[str, PeerStats]:
-        return {k: PeerStats(k, p.endpoint, p.last_handshake, p.rx, p.tx) for k, p in host.wg.items()}
+        out = {}
+        for k, p in host.wg.items():
+            st = p.stats
+            if st is None or (st.endpoint, st.last_handshake, st.rx_bytes, st.tx_bytes) != (
+                p.endpoint,
+                p.last_handshake,
+                p.rx,
+                p.tx,
+            ):
+                st = p.stats = PeerStats(k, p.endpoint, p.last_handshake, p.rx, p.tx)
+            out[k] = st
+        return out
 
     # --- running ----------------------------------------------------------------------------
 
