@@ -1,6 +1,6 @@
 """Simulated mesh at scale: time to full reachability and idle control traffic per node.
 
-Run: .venv/bin/python bench/sim_scale.py 200 1000
+Run: .venv/bin/python bench/sim_scale.py 200 1000:4   (N, or N:number of static nodes)
 Topology as tests/sim/test_sim.py::test_large_mesh_converges: N/20 static nodes, the rest
 behind 8 NAT routers (one symmetric).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "sim"))
 
@@ -19,13 +20,13 @@ IDLE_SECONDS = 10.0
 DT = 0.25  # simulated seconds per step; 0.5 above 500 nodes (each step costs O(N^2) of CPU)
 
 
-def build(n: int) -> SimNet:
-    return scale(SimNet(seed=7), n)
+def build(n: int, statics: Optional[int] = None) -> SimNet:
+    return scale(SimNet(seed=7), n, statics)
 
 
-def run(n: int) -> tuple[int, float, float, float, float]:
+def run(n: int, statics: Optional[int] = None) -> tuple[int, float, float, float, float]:
     start = time.monotonic()
-    net = build(n)
+    net = build(n, statics)
     dt = DT if n <= 500 else 2 * DT
     converged = net.run_until(net.all_reachable, timeout=120, dt=dt)
     for _ in range(int(10 / dt)):  # let probing settle before measuring idle traffic
@@ -44,15 +45,20 @@ def run(n: int) -> tuple[int, float, float, float, float]:
 
 
 def main(argv: list[str]) -> None:
-    sizes = [int(a) for a in argv] or [200, 1000]
-    print(f"$ python bench/sim_scale.py {' '.join(map(str, sizes))}")
+    """Sizes as N or N:S (S static nodes instead of N/20)."""
+    sizes = [tuple(int(x) for x in a.split(":")) for a in argv] or [(200,), (1000,)]
+    print(f"$ python bench/sim_scale.py {' '.join(argv)}")
     print(
-        f"{'N':>6} {'reachable after (sim s)':>24} {'idle dgrams/node/s':>19}"
+        f"{'N':>6} {'static':>6} {'reachable after (sim s)':>24} {'idle dgrams/node/s':>19}"
         f" {'idle B/node/s':>14} {'wall s':>8}"
     )
-    for n in sizes:
-        row = run(n)
-        print(f"{row[0]:>6} {row[1]:>24.2f} {row[2]:>19.2f} {row[3]:>14.0f} {row[4]:>8.1f}", flush=True)
+    for size in sizes:
+        statics = size[1] if len(size) > 1 else max(2, size[0] // 20)
+        row = run(size[0], statics)
+        print(
+            f"{row[0]:>6} {statics:>6} {row[1]:>24.2f} {row[2]:>19.2f} {row[3]:>14.0f} {row[4]:>8.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

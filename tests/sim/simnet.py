@@ -342,9 +342,9 @@ def seed_basic(net: SimNet, symmetric: bool = False) -> SimNet:
     return net
 
 
-def scale(net: SimNet, n: int) -> SimNet:
-    """N nodes: N/20 static, the rest behind 8 NAT routers (one symmetric)."""
-    publics = max(2, n // 20)
+def scale(net: SimNet, n: int, statics: Optional[int] = None) -> SimNet:
+    """N nodes: `statics` (default N/20) static, the rest behind 8 NAT routers (one symmetric)."""
+    publics = statics or max(2, n // 20)
     for i in range(publics):
         net.add_static(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
     for i in range(publics):
