@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 import pytest
+from collection_paths import COLLECTION_ROOT as ROOT
+from collection_paths import VENV_BIN
+from collection_paths import ansible_bin as tool
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = ROOT / ".venv" / "bin"
 COLLECTION_CONTENT = ("galaxy.yml", "meta", "plugins", "changelogs", "tests/sanity", "README.md")
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wg_netmanager"
 
@@ -44,16 +45,6 @@ import sys
 subprocess.check_call([sys.executable, "-m", "ensurepip"])
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *sys.argv[1:]]))
 '''
-
-
-def tool(name: str) -> str:
-    path = VENV_BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed (run scripts/setup)")
-    return found
 
 
 def ansible_test_home() -> Path:
