@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import messages as m
-from .hub import Hub
+from .hub import Hub, Member
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerSpec, PeerStats
 from .paths import DirectPath, State, Timing
@@ -216,21 +216,10 @@ class Node:
         # sorting of address objects): at 1000 nodes this is the agent's main cost.
         routes = self.routes_and_paths(now)
         allowed: dict[str, list[IPv4Network]] = {k: [] for k in self.view}
-        dests: list[IPv4Network] = []
         for key, (kind, gw) in routes.items():
-            if kind == PathKind.NONE:
-                continue
             target = gw if kind == PathKind.GATEWAY else key
-            net = host_network(self.view[key].wg_ip)
-            if self.view[key].wg_ip not in self.p.subnet:
-                # Addresses inside the mesh subnet need no route of their own: every backend
-                # gives the interface the wgIp with the subnet's prefix, and that connected
-                # route already sends them into WireGuard (an unreachable one is dropped
-                # there: fail closed). A /32 per peer cost a netlink round trip per change
-                # and, at 50 nodes, most of an agent's CPU while the mesh formed.
-                dests.append(net)
-            if target in allowed:
-                allowed[target].append(net)
+            if kind != PathKind.NONE and target in allowed:
+                allowed[target].append(host_network(self.view[key].wg_ip))
         peers = []
         for key, info in self._by_name:
             endpoint, keepalive = None, 0
@@ -244,8 +233,12 @@ class Node:
             if len(nets) > 1:
                 nets.sort(key=_net_order)
             peers.append(PeerSpec(key, endpoint, tuple(nets), keepalive, generation))
-        dests.sort(key=_net_order)
-        return DesiredState(tuple(peers), tuple(dests), forwarding=self.p.is_static)
+        # No routes: every node in the view has its wgIp inside the mesh subnet (_merge_view),
+        # and every backend gives the interface the wgIp with the subnet's prefix, whose
+        # connected route sends them all into WireGuard (one no peer has is dropped there:
+        # fail closed). A /32 per peer cost a netlink round trip per change and, at 50 nodes,
+        # most of an agent's CPU while the mesh formed.
+        return DesiredState(tuple(peers), (), forwarding=self.p.is_static)
 
     def status(self, now: float) -> dict[str, Any]:
         routes = self.routes_and_paths(now)
@@ -301,11 +294,14 @@ class Node:
         t, body = m.encode_fast(msg)
         self.out.append((self.codec.seal(t, body, now), dst))
 
-    def _send_update(self, held: int, dst: Endpoint, now: float) -> None:
-        """What a member holding version `held` of our table lacks (changes or the table)."""
-        assert self.hub is not None
-        for t, body in self.hub.encoded_update(held):  # encoded once per (held, version)
-            self.out.append((self.codec.seal(t, body, now), dst))
+    def _send_update(self, member: Member, now: float) -> None:
+        """What a member lacks of our table (the changes since the version it holds, or the
+        table); afterwards it holds the current version (if this is lost, its next HELLO
+        says so)."""
+        assert self.hub is not None and member.admin is not None
+        for t, body in self.hub.encoded_update(member.table_version):  # encoded once per version
+            self.out.append((self.codec.seal(t, body, now), member.admin))
+        member.table_version = self.hub.version
 
     def _handle(self, now: float, msg: m.Message, session: int, src: Endpoint) -> None:
         if isinstance(msg, m.Hello):
@@ -319,8 +315,7 @@ class Node:
             pushed = self._maybe_push(now, before=src)
             self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
             if not pushed and msg.table_version != self.hub.version:
-                self._send_update(msg.table_version, src, now)
-                self.hub.members[msg.node.public_key].table_version = self.hub.version
+                self._send_update(self.hub.members[msg.node.public_key], now)
         elif isinstance(msg, m.HelloAck):
             link = self._link_for(msg.node)
             if link is None:
@@ -388,8 +383,7 @@ class Node:
             self._send(m.HelloAck(self.hub.me, self.hub.version), before, now)
         for member in self.hub.members.values():
             if member.admin is not None:
-                self._send_update(member.table_version, member.admin, now)
-                member.table_version = self.hub.version  # if it is lost, the next HELLO says so
+                self._send_update(member, now)
         return True
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:

@@ -216,18 +216,16 @@ class Agent:
             except OSError as exc:  # e.g. ICMP port unreachable from a dead peer
                 log.debug("control socket: %s", exc)
                 continue
-            self.on_datagram(data, addr, flush=False)
+            self.on_datagram(data, addr)
         self._flush()
 
-    def on_datagram(self, data: bytes, addr: Any, flush: bool = True) -> None:
+    def on_datagram(self, data: bytes, addr: Any) -> None:
         if self.node is None:
             return
         try:
             self.node.datagram(time.time(), data, Endpoint(addr[0], addr[1]))
         except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
             log.exception("bug while handling a datagram from %s", addr[0])
-        if flush:
-            self._flush()
 
     def _flush(self) -> None:
         assert self.node is not None and self.sock is not None
