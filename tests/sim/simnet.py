@@ -85,8 +85,10 @@ class SimNet:
         self.nats[public_ip] = nat
         return nat
 
-    def add_static(self, name: str, ip: str, wg_ip: str) -> None:
-        self.statics.append(StaticNode(name, IPv4Address(wg_ip), ip, WG_PORT, ADMIN_PORT))
+    def add_static(self, name: str, ip: str, wg_ip: str, named: bool = True) -> None:
+        """A static node as net.yaml lists it; `named=False`: the original's list form, where
+        only the wgIp says which node it is (`name` is then the placeholder config makes)."""
+        self.statics.append(StaticNode(name, IPv4Address(wg_ip), ip, WG_PORT, ADMIN_PORT, named))
 
     def add_host(
         self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False

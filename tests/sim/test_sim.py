@@ -33,6 +33,27 @@ def test_seed_basic_converges_with_direct_paths() -> None:
         assert sum(st["drops"].values()) == 0, st["drops"]
 
 
+def test_static_nodes_listed_without_names() -> None:
+    """The original's net.yaml lists static nodes by endPoint and wgIp only: each is known by
+    its wgIp and answers under the name it runs with, which everyone then shows."""
+    net = SimNet()
+    net.add_static("static-10-1-1-2", "198.51.100.2", "10.1.1.2", named=False)
+    net.add_static("static-10-1-1-5", "198.51.100.5", "10.1.1.5", named=False)
+    net.add_host("alpha", "198.51.100.1", "10.1.1.1", firewall=True)
+    net.add_host("beta", "198.51.100.2", "10.1.1.2")
+    net.add_host("echo", "198.51.100.5", "10.1.1.5")
+    home = net.add_nat("203.0.113.10")
+    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
+    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
+    net.run_until(net.all_reachable, timeout=10)
+    net.run_until(lambda: net.path("alpha", "charlie") == "nat" and net.path("charlie", "delta") == "lan", 10)
+    assert net.path("beta", "echo") == "static" and net.path("charlie", "beta") == "static"
+    for h in net.hosts.values():
+        st = h.node.status(net.now)
+        assert st["static"] == (h.name in ("beta", "echo"))
+        assert {p["name"] for p in st["peers"]} == set(net.hosts) - {h.name}, st["peers"]
+
+
 def test_symmetric_nat_falls_back_to_gateway() -> None:
     net = seed_basic(symmetric=True)
     net.run_until(net.all_reachable, timeout=10)

@@ -23,38 +23,7 @@ from wg_netmanager.cli import main
 from wg_netmanager.core.config import NetConfig, NodeSettings
 from wg_netmanager.io.status import start_status_server, stop_status_server
 
-KEY = base64.b64encode(bytes(range(32))).decode()
-NET = f"""\
-network:
-  sharedKey: "{KEY}"
-  subnet: 10.1.1.0/24
-peers:
-  beta:
-    endPoint: 198.51.100.2:50000
-    wgIp: 10.1.1.2
-"""
-
-
-@pytest.fixture
-def net_yaml(tmp_path: Path) -> Path:
-    path = tmp_path / "net.yaml"
-    path.write_text(NET)
-    path.chmod(0o600)
-    return path
-
-
-@pytest.fixture
-def fake_daemon(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeSettings, NetConfig]]:
-    calls: list[tuple[NodeSettings, NetConfig]] = []
-    module = types.ModuleType("wg_netmanager.io.daemon")
-
-    def run(settings: NodeSettings, net: NetConfig) -> int:
-        calls.append((settings, net))
-        return 0
-
-    module.run = run  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "wg_netmanager.io.daemon", module)
-    return calls
+KEY = base64.b64encode(bytes(range(32))).decode()  # net_yaml's (conftest.py)
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -139,12 +108,12 @@ def test_config_errors_are_one_line_exit_2(
 
 
 def test_bad_net_yaml_is_one_line_exit_2(
-    tmp_path: Path, fake_daemon: list[Any], capsys: pytest.CaptureFixture[str]
+    net_yaml: Path, fake_daemon: list[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "net.yaml"
-    path.write_text(NET.replace("10.1.1.0/24", "10.1.1.1/24"))
+    path = net_yaml
+    path.write_text(net_yaml.read_text().replace("10.1.1.0/24", "10.1.1.0/31"))
     assert main(["-c", str(path), "-n", "alice", "-a", "10.1.1.1"]) == 2
-    assert one_error_line(capsys).startswith(f"{path}: network.subnet: host bits set")
+    assert one_error_line(capsys).startswith(f"{path}: network.subnet: 10.1.1.0/31 is too small")
 
 
 def test_missing_net_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,9 +195,9 @@ def test_check_config_node(net_yaml: Path, capsys: pytest.CaptureFixture[str]) -
     assert "node beta (static): 10.1.1.2 on wg0, WireGuard port 50000, admin port 50001" in out
 
 
-def test_check_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "net.yaml"
-    path.write_text(NET.replace("198.51.100.2:50000", "198.51.100.2"))
+def test_check_config_error(net_yaml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = net_yaml
+    path.write_text(net_yaml.read_text().replace("198.51.100.2:50000", "198.51.100.2"))
     assert main(["check-config", "-c", str(path)]) == 2
     assert one_error_line(capsys) == (f"{path}: peers.beta.endPoint: expected host:port, got '198.51.100.2'")
 

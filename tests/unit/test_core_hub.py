@@ -32,7 +32,7 @@ ALICE = node("alice", "10.1.1.1", 1)
 
 
 def make_hub() -> Hub:
-    return Hub(ME, SUBNET, {"beta": ME.wg_ip, "gamma": GAMMA.wg_ip}, TIMEOUT)
+    return Hub(ME, SUBNET, {ME.wg_ip: "beta", GAMMA.wg_ip: "gamma"}, TIMEOUT)
 
 
 def joined(*infos: NodeInfo) -> Hub:
@@ -88,6 +88,18 @@ def test_hello_replaces_endpoint_by_observed_for_non_static() -> None:
     assert member.info.endpoint == Endpoint("203.0.113.1", 40000)
     assert member.admin == Endpoint("203.0.113.1", 40001)  # kept when no source is given
     assert not member.info.static
+
+
+def test_static_listed_without_a_name_is_known_by_its_address() -> None:
+    """The original's list form: any name at the static node's wgIp, no other address."""
+    hub = Hub(ME, SUBNET, {ME.wg_ip: None, GAMMA.wg_ip: None}, TIMEOUT)
+    gamma = replace(GAMMA, name="whatever-it-runs-as", static=False)
+    assert hub.check_claim(gamma) is None
+    hub.hello(gamma, NOW)
+    hub.observed(GAMMA.public_key, Endpoint("203.0.113.99", 1234))
+    info = hub.members[GAMMA.public_key].info
+    assert info.static and info.endpoint == GAMMA.endpoint
+    assert hub.check_claim(node("x", "10.1.1.2", 9)) is not None  # still our own address
 
 
 def test_hello_keeps_static_endpoint_and_marks_static() -> None:

@@ -16,176 +16,38 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from . import __version__
+from . import install
 from .backends.base import BackendError
+from .cliargs import (
+    EXIT_USAGE,
+    PROG,
+    check_parser,
+    genkey_parser,
+    install_parser,
+    parse_node_args,
+    run_parser,
+    status_parser,
+)
+from .configfile import default_net_file, default_peer_file, load_net, load_peer_file
 from .core.config import (
-    BACKENDS,
-    DEFAULT_INTERFACE,
-    DEFAULT_NET_FILE,
     DEFAULT_RUN_DIR,
     DEFAULT_STATE_DIR,
-    DEFAULT_WG_PORT,
     SHARED_KEY_LEN,
     ConfigError,
     NetConfig,
     NodeSettings,
-    load_net,
-    load_peer_file,
+    add_static_peers,
     node_settings,
     peer_overrides,
 )
 from .io.status import StatusError, read_status, socket_path
 from .statusfmt import render
 
-PROG = "wg_netmanager"
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
-FILES_HELP = f"""\
-files:
-  {DEFAULT_NET_FILE}        the network: shared key, subnet, static peers;
-                                     the same on every node (mode 0600)
-  /etc/wg_netmanager/peer.yaml       this node's settings (name, wgIp, ...), given with -p
-  STATE_DIR/INTERFACE/private.key    this node's WireGuard key, made on first start
-                                     (STATE_DIR default: {DEFAULT_STATE_DIR})
-  RUN_DIR/INTERFACE.sock             status socket read by `{PROG} status`
-                                     (RUN_DIR default: {DEFAULT_RUN_DIR})
-
-Command-line values win over peer.yaml. A configuration error prints one line
-"FILE: FIELD: REASON" and exits with status 2.
-"""
-
-RUN_EPILOG = f"""\
-commands (give them first; `{PROG} COMMAND --help` for their options):
-  run             run the agent (the default when no command is given)
-  status          show the running agent's peers and paths
-  genkey          print a new shared key for net.yaml
-  check-config    validate net.yaml (and peer.yaml / node options) and summarize them
-
-{FILES_HELP}"""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage mistake on one line, like every other error here."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
-
-
-def _add_node_options(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "-c",
-        "--config",
-        metavar="NET_YAML",
-        type=Path,
-        default=DEFAULT_NET_FILE,
-        help=f"network configuration, shared by all nodes (default: {DEFAULT_NET_FILE})",
-    )
-    add("-p", "--peer-config", metavar="PEER_YAML", type=Path, help="this node's settings file")
-    add("-n", "--name", help="this node's name (static nodes: their name in net.yaml)")
-    add("-a", "--wg-ip", metavar="IP", help="this node's address inside the mesh subnet")
-    add("-i", "--interface", metavar="IFACE", help=f"WireGuard interface (default: {DEFAULT_INTERFACE})")
-    add(
-        "-e",
-        "--existing-interface",
-        action="store_true",
-        default=None,
-        help="adopt an interface that already exists instead of creating one",
-    )
-    add(
-        "-w",
-        "--wg-port",
-        metavar="PORT",
-        type=int,
-        help=f"WireGuard UDP port (default: {DEFAULT_WG_PORT}; static nodes: their endPoint's)",
-    )
-    add(
-        "-u",
-        "--admin-port",
-        metavar="PORT",
-        type=int,
-        help="UDP port of the encrypted control channel (default: WireGuard port + 1)",
-    )
-    add("-b", "--backend", help=f"one of {', '.join(BACKENDS)} (default: auto)")
-    add(
-        "--state-dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        help=f"where the private key is kept (default: {DEFAULT_STATE_DIR})",
-    )
-    add(
-        "--run-dir",
-        type=Path,
-        default=DEFAULT_RUN_DIR,
-        help=f"where the status socket is made (default: {DEFAULT_RUN_DIR})",
-    )
-    add("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug logging")
-
-
-def _run_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=PROG,
-        usage=f"{PROG} [run] -c NET_YAML [-p PEER_YAML] -n NAME -a IP [options]\n"
-        f"       {PROG} {{status,genkey,check-config}} [options]",
-        description="Run the wg_netmanager agent: a WireGuard mesh that finds direct\n"
-        "(LAN or hole-punched) paths between its nodes, and relays through another\n"
-        "node where there is none.",
-        epilog=RUN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_node_options(parser)
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    return parser
-
-
-def _check_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=f"{PROG} check-config",
-        description="Validate net.yaml and, when -p, -n or -a is given, this node's\n"
-        "settings; print a summary (exit 0) or the first mistake (exit 2).",
-        epilog=FILES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_node_options(parser)
-    return parser
-
-
-def _status_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=f"{PROG} status",
-        description="Show the running agent's peers, their paths and traffic.",
-        epilog="The agent serves its status on RUN_DIR/INTERFACE.sock (mode 0600, so run "
-        "this as root). Exit status 1 when no agent answers.",
-    )
-    parser.add_argument(
-        "-i",
-        "--interface",
-        metavar="IFACE",
-        default=DEFAULT_INTERFACE,
-        help=f"the agent's WireGuard interface (default: {DEFAULT_INTERFACE})",
-    )
-    parser.add_argument("--json", action="store_true", help="print the status document as JSON")
-    parser.add_argument(
-        "--run-dir",
-        type=Path,
-        default=DEFAULT_RUN_DIR,
-        help=f"directory of the status socket (default: {DEFAULT_RUN_DIR})",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=2.0, help="seconds to wait for the agent (default: 2)"
-    )
-    return parser
-
-
-def _genkey_parser() -> argparse.ArgumentParser:
-    return _Parser(
-        prog=f"{PROG} genkey",
-        description=f"Print a new shared key (base64 of {SHARED_KEY_LEN} random bytes) for "
-        "network.sharedKey in net.yaml. Every node of one mesh uses the same key.",
-    )
+log = logging.getLogger(__name__)
 
 
 def setup_logging(verbose: int) -> None:
@@ -199,7 +61,13 @@ def setup_logging(verbose: int) -> None:
 
 
 def _settings(args: argparse.Namespace, need_node: bool) -> tuple[NetConfig, NodeSettings | None]:
-    net = load_net(args.config)
+    if args.config is None:
+        args.config = default_net_file()
+    if args.peer_config is None:
+        args.peer_config = default_peer_file()
+    net = add_static_peers(load_net(args.config), args.static_peer)
+    for warning in net.warnings:
+        print(warning, file=sys.stderr)
     peer_file = load_peer_file(args.peer_config) if args.peer_config else None
     overrides = peer_overrides(
         name=args.name,
@@ -219,35 +87,105 @@ def _settings(args: argparse.Namespace, need_node: bool) -> tuple[NetConfig, Nod
 
 
 def cmd_run(argv: Sequence[str]) -> int:
-    args = _run_parser().parse_args(argv)
+    args = parse_node_args(run_parser(), list(argv))
+    if args.install:  # the original's `wg_netmanager [OPTIONS] install`
+        return _install(args, print_only=False, unit_dir=install.UNIT_DIR, start=True)
     setup_logging(args.verbose)
     net, settings = _settings(args, need_node=True)
     assert settings is not None
+    if args.output:  # the original's -O: show the configuration, start nothing
+        _summary(net, settings)
+        return 0
+    if args.logfile:
+        handler = logging.FileHandler(f"{settings.name}.log")
+        handler.setFormatter(logging.getLogger().handlers[0].formatter)
+        logging.getLogger().addHandler(handler)
+    if args.tui:
+        log.warning("-t: the text UI is not built; running without it (watch with `%s status`)", PROG)
     # Imported here: the daemon pulls in the backends, which `status` and `genkey` don't need.
     daemon = importlib.import_module("wg_netmanager.io.daemon")
     return int(daemon.run(settings, net))
 
 
 def cmd_check_config(argv: Sequence[str]) -> int:
-    args = _check_parser().parse_args(argv)
+    args = parse_node_args(check_parser(), list(argv))
     setup_logging(args.verbose)
     net, settings = _settings(args, need_node=False)
+    _summary(net, settings)
+    return 0
+
+
+def _summary(net: NetConfig, settings: NodeSettings | None) -> None:
     print(f"{net.source}: subnet {net.subnet}, {len(net.peers)} static peer(s)")
     for peer in net.peers:
         print(f"  {peer.name}: {peer.wg_ip} at {peer.endpoint}, admin port {peer.admin_port}")
     if settings is not None:
-        kind = "static" if net.peer_named(settings.name) else "dynamic"
+        kind = "static" if net.peer_at(settings.wg_ip) else "dynamic"
         print(
             f"node {settings.name} ({kind}): {settings.wg_ip} on {settings.interface}"
             f"{' (existing)' if settings.existing_interface else ''}, "
             f"WireGuard port {settings.wg_port}, admin port {settings.admin_port}, "
             f"backend {settings.backend}"
         )
+
+
+def cmd_install(argv: Sequence[str]) -> int:
+    args = parse_node_args(install_parser(), list(argv))
+    return _install(args, print_only=args.print, unit_dir=args.unit_dir, start=not args.no_start)
+
+
+def _install(args: argparse.Namespace, print_only: bool, unit_dir: Path, start: bool) -> int:
+    setup_logging(args.verbose)
+    _, settings = _settings(args, need_node=True)  # no unit for a node that cannot start
+    assert settings is not None
+    files = [args.config.resolve()] + ([args.peer_config.resolve()] if args.peer_config else [])
+    name = install.unit_name(settings.interface)
+    text = install.render_unit(install.own_command() + _agent_options(args), settings.interface, files, PROG)
+    if print_only:
+        sys.stdout.write(text)
+        return 0
+    path = unit_dir / name
+    changed = install.write_unit(text, path)
+    print(f"{path}: {'written' if changed else 'unchanged'}")
+    ran = install.activate(name, changed) if start else []
+    if ran:
+        print(f"{name}: enabled and {'restarted' if changed else 'started'}")
+    else:
+        print(f"start it with: systemctl daemon-reload && systemctl enable --now {name}")
     return 0
 
 
+def _agent_options(args: argparse.Namespace) -> list[str]:
+    """The agent's options as the user gave them, with absolute file names: the unit's
+    command line. What peer.yaml says stays there (so editing it is enough)."""
+    opts = ["-c", str(args.config.resolve())]
+    if args.peer_config is not None:
+        opts += ["-p", str(args.peer_config.resolve())]
+    for flag, value in (
+        ("-i", args.interface),
+        ("-a", args.wg_ip),
+        ("-n", args.name),
+        ("-w", args.wg_port),
+        ("-u", args.admin_port),
+        ("-b", args.backend),
+    ):
+        if value is not None:
+            opts += [flag, str(value)]
+    if args.existing_interface:
+        opts.append("-e")
+    for spec in args.static_peer:
+        opts += ["-s", spec]
+    if args.state_dir != DEFAULT_STATE_DIR:
+        opts += ["--state-dir", str(args.state_dir.resolve())]
+    if args.run_dir != DEFAULT_RUN_DIR:
+        opts += ["--run-dir", str(args.run_dir.resolve())]
+    if args.verbose:
+        opts.append("-" + "v" * args.verbose)
+    return opts
+
+
 def cmd_status(argv: Sequence[str]) -> int:
-    args = _status_parser().parse_args(argv)
+    args = status_parser().parse_args(argv)
     interface = peer_overrides(interface=args.interface).interface
     assert interface is not None
     doc = read_status(socket_path(args.run_dir, interface), timeout=args.timeout)
@@ -259,7 +197,7 @@ def cmd_status(argv: Sequence[str]) -> int:
 
 
 def cmd_genkey(argv: Sequence[str]) -> int:
-    _genkey_parser().parse_args(argv)
+    genkey_parser().parse_args(argv)
     print(base64.b64encode(secrets.token_bytes(SHARED_KEY_LEN)).decode())
     return 0
 
@@ -269,6 +207,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "status": cmd_status,
     "genkey": cmd_genkey,
     "check-config": cmd_check_config,
+    "install": cmd_install,
 }
 
 
@@ -282,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    except (StatusError, BackendError) as exc:
+    except (StatusError, BackendError, install.InstallError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -1,55 +1,40 @@
 """Node configuration: net.yaml (the same on every node), peer.yaml and the command line.
 
-Parsing is pure: `parse_net` and `parse_peer_file` take data already loaded from YAML and
-`node_settings` merges the layers (command line wins over peer.yaml). Only the `load_*`
-functions read files. Every mistake raises one `ConfigError` naming the file, the field as a
-dotted path, and what is wrong, so the CLI can print a single line.
+Parsing is pure: `parse_net` and `parse_peer_file` take data already loaded from YAML,
+`add_static_peers` adds the static nodes given on the command line, and `node_settings`
+merges the layers (command line wins over peer.yaml). Files are read in `configfile`. Every
+mistake raises one `ConfigError` naming the file, the field as a dotted path, and what is
+wrong, so the CLI can print a single line.
+
+net.yaml lists its static nodes in one of two forms. The mapping form names them
+(`peers: {beta: {endPoint, adminPort, wgIp}}`). The list form is the original Rust
+wg_netmanager's (`peers: [{endPoint, adminPort, wgIp}]`, `name` optional): an entry without
+a name is identified by its wgIp (the node started with that `-a` is that static node) and
+is known as `static-A-B-C-D` until it answers with the name it runs under.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import logging
-import os
-import re
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-import yaml
+from . import checks
+from .checks import BACKENDS, IFNAMSIZ, NAME_MAX, SHARED_KEY_LEN, ConfigError
 
-log = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")
 DEFAULT_INTERFACE = "wg0"
 DEFAULT_WG_PORT = 50000
 DEFAULT_STATE_DIR = Path("/var/lib/wg_netmanager")
 DEFAULT_RUN_DIR = Path("/run/wg_netmanager")
 DEFAULT_NET_FILE = Path("/etc/wg_netmanager/net.yaml")
-SHARED_KEY_LEN = 32
-NAME_MAX = 32
-IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 bytes
 COMMAND_LINE = "command line"
+STATIC_PEER_OPTION = "--static-peer"
+_PEER_KEYS = ("name", "endPoint", "adminPort", "wgIp")
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-
-
-class ConfigError(Exception):
-    """A user mistake in a configuration file or on the command line."""
-
-    def __init__(self, file: str, field: str, reason: str) -> None:
-        super().__init__(file, field, reason)
-        self.file = file
-        self.field = field
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.reason}"
+__all__ = ["BACKENDS", "IFNAMSIZ", "NAME_MAX", "SHARED_KEY_LEN", "ConfigError"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +46,7 @@ class StaticPeer:
     endpoint_port: int
     admin_port: int
     wg_ip: IPv4Address
+    named: bool = True  # False: a list entry without a name; `name` is made from the wgIp
 
     @property
     def endpoint(self) -> str:
@@ -74,9 +60,14 @@ class NetConfig:
     subnet: IPv4Network
     peers: tuple[StaticPeer, ...]
     source: str
+    # "FILE: FIELD: REASON" lines for what was accepted but deserves a look.
+    warnings: tuple[str, ...] = ()
 
     def peer_named(self, name: str) -> StaticPeer | None:
-        return next((p for p in self.peers if p.name == name), None)
+        return next((p for p in self.peers if p.named and p.name == name), None)
+
+    def peer_at(self, wg_ip: IPv4Address) -> StaticPeer | None:
+        return next((p for p in self.peers if p.wg_ip == wg_ip), None)
 
 
 @dataclass(frozen=True)
@@ -111,197 +102,130 @@ class NodeSettings:
     verbose: int = 0
 
 
-# --- value checks: each returns the parsed value or raises ConfigError(file, fld, …) ---
-
-
-def _typed(value: Any, kind: type, what: str, file: str, fld: str) -> Any:
-    # bool is an int in Python, but `wgPort: yes` is a mistake, not port 1.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(file, fld, f"must be {what}, got {value!r}")
-    return value
-
-
-def _name(value: Any, file: str, fld: str) -> str:
-    text: str = _typed(value, str, "a name (text; quote it if it looks like a number)", file, fld)
-    if not text:
-        raise ConfigError(file, fld, "must not be empty")
-    if len(text) > NAME_MAX:
-        raise ConfigError(file, fld, f"too long ({len(text)} characters, at most {NAME_MAX})")
-    if not _NAME_RE.match(text):
-        raise ConfigError(file, fld, f"invalid name {text!r}: use letters, digits, '.', '_', '-' (not first)")
-    return text
-
-
-def _port(value: Any, file: str, fld: str) -> int:
-    port = _typed(value, int, "a port number", file, fld)
-    if not 1 <= port <= 65535:
-        raise ConfigError(file, fld, f"port {port} out of range 1..65535")
-    return int(port)
-
-
-def _ipv4(value: Any, file: str, fld: str) -> IPv4Address:
-    if isinstance(value, IPv4Address):
-        return value
-    text: str = _typed(value, str, "an IPv4 address", file, fld)
-    try:
-        return IPv4Address(text)
-    except ValueError:
-        raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
-
-
-def _interface(value: Any, file: str, fld: str) -> str:
-    text: str = _typed(value, str, "an interface name", file, fld)
-    # The kernel's dev_valid_name(): the name is also a path component of our files.
-    if not text or text in (".", ".."):
-        raise ConfigError(file, fld, f"invalid interface name {text!r}")
-    if len(text.encode()) >= IFNAMSIZ:
-        raise ConfigError(file, fld, f"interface name {text!r} too long (at most {IFNAMSIZ - 1})")
-    if any(c in "/:" or c.isspace() or not c.isprintable() for c in text):
-        raise ConfigError(file, fld, f"invalid interface name {text!r}: no '/', ':' or spaces")
-    return text
-
-
-def _bool(value: Any, file: str, fld: str) -> bool:
-    return bool(_typed(value, bool, "true or false", file, fld))
-
-
-def _backend(value: Any, file: str, fld: str) -> str:
-    text: str = _typed(value, str, "a backend name", file, fld)
-    if text not in BACKENDS:
-        raise ConfigError(file, fld, f"unknown backend {text!r} (one of: {', '.join(BACKENDS)})")
-    return text
-
-
-def _host(text: str, file: str, fld: str) -> str:
-    if re.fullmatch(r"[0-9.]+", text):
-        try:
-            return str(IPv4Address(text))
-        except ValueError:
-            raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
-    name = text.removesuffix(".")
-    if not name or len(name) > 253 or not all(_LABEL_RE.match(lb) for lb in name.split(".")):
-        raise ConfigError(file, fld, f"not an IPv4 address or DNS name: {text!r}")
-    return text
-
-
-def _endpoint(value: Any, file: str, fld: str) -> tuple[str, int]:
-    text: str = _typed(value, str, "host:port", file, fld)
-    host, sep, port = text.rpartition(":")
-    if ":" in host:
-        raise ConfigError(file, fld, f"IPv6 endpoints are not supported: {text!r}")
-    if not sep or not host:
-        raise ConfigError(file, fld, f"expected host:port, got {text!r}")
-    if not port.isdigit():
-        raise ConfigError(file, fld, f"port is not a number in {text!r}")
-    return _host(host, file, fld), _port(int(port), file, fld)
-
-
-def _shared_key(value: Any, file: str, fld: str) -> bytes:
-    # The value itself is never echoed: it is the network's secret.
-    if not isinstance(value, str):
-        raise ConfigError(file, fld, "must be base64 text (create one with: wg_netmanager genkey)")
-    try:
-        key = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(file, fld, "not valid base64 (create one with: wg_netmanager genkey)") from None
-    if len(key) != SHARED_KEY_LEN:
-        raise ConfigError(
-            file, fld, f"must decode to {SHARED_KEY_LEN} bytes, got {len(key)} (wg_netmanager genkey)"
-        )
-    return key
-
-
-def _subnet(value: Any, file: str, fld: str) -> IPv4Network:
-    text: str = _typed(value, str, "an IPv4 network like 10.1.1.0/24", file, fld)
-    if "/" not in text:
-        raise ConfigError(file, fld, f"missing prefix length in {text!r} (e.g. 10.1.1.0/24)")
-    try:
-        net = IPv4Network(text, strict=False)
-    except ValueError:
-        raise ConfigError(file, fld, f"not an IPv4 network: {text!r}") from None
-    if str(net) != text:
-        raise ConfigError(file, fld, f"host bits set in {text!r} (did you mean {net}?)")
-    if net.prefixlen > 30:
-        raise ConfigError(file, fld, f"{net} is too small for a mesh (at most /30)")
-    return net
-
-
-def _mapping(
-    value: Any, file: str, fld: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    where = fld or "(document)"
-    if not isinstance(value, dict):
-        got = "nothing" if value is None else type(value).__name__
-        raise ConfigError(file, where, f"must be a mapping, got {got}")
-    prefix = f"{fld}." if fld else ""
-    for key in value:
-        if key not in allowed:
-            raise ConfigError(
-                file, f"{prefix}{key}", f"unknown field (expected one of: {', '.join(allowed)})"
-            )
-    for key in required:
-        if value.get(key) is None:
-            raise ConfigError(file, f"{prefix}{key}", "missing")
-    return value
-
-
-def _check_in_subnet(ip: IPv4Address, subnet: IPv4Network, file: str, fld: str, src: str) -> None:
-    if ip not in subnet:
-        raise ConfigError(file, fld, f"{ip} is outside the subnet {subnet} of {src}")
-    if ip in (subnet.network_address, subnet.broadcast_address):
-        kind = "network" if ip == subnet.network_address else "broadcast"
-        raise ConfigError(file, fld, f"{ip} is the {kind} address of {subnet}")
-
-
 # --- net.yaml ---
 
 
 def parse_net(data: Any, source: str) -> NetConfig:
-    top = _mapping(data, source, "", ("network", "peers"), ("network",))
-    network = _mapping(top["network"], source, "network", ("sharedKey", "subnet"), ("sharedKey", "subnet"))
-    key = _shared_key(network["sharedKey"], source, "network.sharedKey")
-    subnet = _subnet(network["subnet"], source, "network.subnet")
-    raw_peers = top.get("peers") or {}
-    if not isinstance(raw_peers, dict):
-        raise ConfigError(source, "peers", "must be a mapping of name to settings")
-    peers: list[StaticPeer] = []
-    owner: dict[IPv4Address, str] = {}
-    for raw_name, spec in raw_peers.items():
-        name = _name(raw_name, source, f"peers.{raw_name}")
-        fld = f"peers.{name}"
-        spec = _mapping(spec, source, fld, ("endPoint", "adminPort", "wgIp"), ("endPoint", "wgIp"))
-        host, port = _endpoint(spec["endPoint"], source, f"{fld}.endPoint")
-        admin = port + 1 if port < 65535 else port - 1
-        if spec.get("adminPort") is not None:
-            admin = _port(spec["adminPort"], source, f"{fld}.adminPort")
-        if admin == port:
-            raise ConfigError(source, f"{fld}.adminPort", f"must differ from the WireGuard port {port}")
-        ip = _ipv4(spec["wgIp"], source, f"{fld}.wgIp")
-        _check_in_subnet(ip, subnet, source, f"{fld}.wgIp", "network.subnet")
-        if ip in owner:
-            raise ConfigError(source, f"{fld}.wgIp", f"{ip} is already used by peer {owner[ip]}")
-        owner[ip] = name
-        peers.append(StaticPeer(name, host, port, admin, ip))
-    return NetConfig(shared_key=key, subnet=subnet, peers=tuple(peers), source=source)
+    top = checks.mapping(data, source, "", ("network", "peers"), ("network",))
+    network = checks.mapping(
+        top["network"], source, "network", ("sharedKey", "subnet"), ("sharedKey", "subnet")
+    )
+    key = checks.shared_key(network["sharedKey"], source, "network.sharedKey")
+    subnet, warning = checks.subnet(network["subnet"], source, "network.subnet")
+    net = NetConfig(key, subnet, (), source, (warning,) if warning else ())
+    raw = top.get("peers")
+    if raw is None:
+        return net
+    if isinstance(raw, dict):
+        entries = [
+            (f"peers.{name}", {**_peer_spec(spec, source, f"peers.{name}"), "name": name})
+            for name, spec in raw.items()
+        ]
+    elif isinstance(raw, list):
+        entries = [
+            (f"peers[{i}]", _peer_spec(spec, source, f"peers[{i}]", named=True)) for i, spec in enumerate(raw)
+        ]
+    else:
+        raise ConfigError(
+            source,
+            "peers",
+            f"must be a list of static nodes (- endPoint: HOST:PORT ...) or a mapping of name to "
+            f"settings, got {type(raw).__name__}",
+        )
+    return _with_peers(net, entries, source)
+
+
+def add_static_peers(net: NetConfig, specs: Sequence[str]) -> NetConfig:
+    """The static nodes given with `--static-peer endPoint=HOST:PORT,wgIp=IP[,adminPort=P]
+    [,name=N]` on top of net.yaml's, checked like its entries (and against them)."""
+    entries = []
+    for i, text in enumerate(specs):
+        fld = f"{STATIC_PEER_OPTION}[{i}]"
+        spec: dict[str, Any] = {}
+        for item in text.split(","):
+            key, sep, value = item.strip().partition("=")
+            if not sep:
+                raise ConfigError(
+                    COMMAND_LINE, fld, f"expected KEY=VALUE items ({', '.join(_PEER_KEYS)}), got {item!r}"
+                )
+            if key in spec:
+                raise ConfigError(COMMAND_LINE, f"{fld}.{key}", "given twice")
+            spec[key] = int(value) if key == "adminPort" and value.isdigit() else value
+        entries.append((fld, _peer_spec(spec, COMMAND_LINE, fld, named=True)))
+    return _with_peers(net, entries, COMMAND_LINE)
+
+
+def _peer_spec(spec: Any, source: str, fld: str, named: bool = False) -> dict[str, Any]:
+    """One static node's raw settings, checked for shape; `named`: list form (name optional)."""
+    if named and not isinstance(spec, dict):
+        got = "nothing" if spec is None else type(spec).__name__
+        raise ConfigError(source, fld, f"must be a mapping with endPoint, wgIp (adminPort, name), got {got}")
+    allowed = _PEER_KEYS if named else _PEER_KEYS[1:]
+    return dict(checks.mapping(spec, source, fld, allowed, ("endPoint", "wgIp")))
+
+
+def _with_peers(net: NetConfig, entries: list[tuple[str, dict[str, Any]]], source: str) -> NetConfig:
+    peers = list(net.peers)
+    for fld, spec in entries:
+        peer = _static_peer(spec, net.subnet, source, fld)
+        for other in peers:
+            for what, same, reason in (
+                ("wgIp", other.wg_ip == peer.wg_ip, f"{peer.wg_ip} is already used by peer {other.name}"),
+                (
+                    "endPoint",
+                    other.endpoint == peer.endpoint,
+                    f"{peer.endpoint} is already peer {other.name}'s",
+                ),
+                ("name", other.name == peer.name, f"{peer.name} is already another peer's name"),
+            ):
+                if same:
+                    raise ConfigError(
+                        source,
+                        fld if fld.startswith("peers.") and what == "name" else f"{fld}.{what}",
+                        reason,
+                    )
+        peers.append(peer)
+    return replace(net, peers=tuple(peers))
+
+
+def _static_peer(spec: dict[str, Any], subnet: IPv4Network, source: str, fld: str) -> StaticPeer:
+    host, port = checks.endpoint(spec["endPoint"], source, f"{fld}.endPoint")
+    admin = port + 1 if port < 65535 else port - 1
+    if spec.get("adminPort") is not None:
+        admin = checks.port(spec["adminPort"], source, f"{fld}.adminPort")
+    if admin == port:
+        raise ConfigError(source, f"{fld}.adminPort", f"must differ from the WireGuard port {port}")
+    ip = checks.ipv4(spec["wgIp"], source, f"{fld}.wgIp")
+    checks.check_in_subnet(ip, subnet, source, f"{fld}.wgIp", "network.subnet")
+    raw_name = spec.get("name")
+    if raw_name is None:
+        return StaticPeer(default_static_name(ip), host, port, admin, ip, named=False)
+    where = fld if fld.startswith("peers.") else f"{fld}.name"
+    return StaticPeer(checks.name(raw_name, source, where), host, port, admin, ip)
+
+
+def default_static_name(wg_ip: IPv4Address) -> str:
+    """The name of a static node listed without one: stable, from its address."""
+    return "static-" + str(wg_ip).replace(".", "-")
 
 
 # --- peer.yaml and command line ---
 
 # Each PeerFile attribute: its peer.yaml key, its command-line option, and its check.
 _PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
-    "name": ("name", "--name", _name),
-    "wg_ip": ("wgIp", "--wg-ip", _ipv4),
-    "interface": ("wgInterface", "--interface", _interface),
-    "existing_interface": ("existingInterface", "--existing-interface", _bool),
-    "wg_port": ("wgPort", "--wg-port", _port),
-    "admin_port": ("adminPort", "--admin-port", _port),
-    "backend": ("backend", "--backend", _backend),
+    "name": ("name", "--name", checks.name),
+    "wg_ip": ("wgIp", "--wg-ip", checks.ipv4),
+    "interface": ("wgInterface", "--interface", checks.interface),
+    "existing_interface": ("existingInterface", "--existing-interface", checks.boolean),
+    "wg_port": ("wgPort", "--wg-port", checks.port),
+    "admin_port": ("adminPort", "--admin-port", checks.port),
+    "backend": ("backend", "--backend", checks.backend),
 }
 
 
 def parse_peer_file(data: Any, source: str) -> PeerFile:
     keys = {attr: spec[0] for attr, spec in _PEER_FIELDS.items()}
-    top = _mapping({} if data is None else data, source, "", tuple(keys.values()))
+    top = checks.mapping({} if data is None else data, source, "", tuple(keys.values()))
     values = {attr: top.get(key) for attr, key in keys.items()}
     return _peer_layer(values, source)
 
@@ -333,7 +257,10 @@ def node_settings(
     run_dir: Path = DEFAULT_RUN_DIR,
     verbose: int = 0,
 ) -> NodeSettings:
-    """Merge the layers (overrides win), apply defaults, and check them against net.yaml."""
+    """Merge the layers (overrides win), apply defaults, and check them against net.yaml.
+
+    This node is a static node when net.yaml names it, or when its wgIp is that of a static
+    node listed without a name (the original tool's list form)."""
     layers = [lay for lay in (overrides, peer_file) if lay is not None]
     fallback = peer_file or PeerFile(source=COMMAND_LINE)
 
@@ -346,12 +273,16 @@ def node_settings(
     def fail(attr: str, lay: PeerFile, reason: str) -> ConfigError:
         return ConfigError(lay.source, lay.field_name(attr), reason)
 
-    name, lay = pick("name")
-    if name is None:
-        raise fail("name", lay, "missing: this node's name is required")
-    static = net.peer_named(name)
-
+    name, name_lay = pick("name")
     wg_ip, lay = pick("wg_ip")
+    static = net.peer_named(name) if name is not None else None
+    if static is None and wg_ip is not None:
+        unnamed = net.peer_at(wg_ip)
+        static = unnamed if unnamed is not None and not unnamed.named else None
+    if name is None:
+        if static is None:
+            raise fail("name", name_lay, "missing: this node's name is required")
+        name = static.name
     if wg_ip is None:
         if static is None:
             raise fail("wg_ip", lay, "missing: this node's address in the mesh is required")
@@ -360,7 +291,7 @@ def node_settings(
         if wg_ip != static.wg_ip:
             raise fail("wg_ip", lay, f"{wg_ip} differs from {static.wg_ip} given for {name} in {net.source}")
     else:
-        _check_in_subnet(wg_ip, net.subnet, lay.source, lay.field_name("wg_ip"), net.source)
+        checks.check_in_subnet(wg_ip, net.subnet, lay.source, lay.field_name("wg_ip"), net.source)
         for peer in net.peers:
             if peer.wg_ip == wg_ip:
                 raise fail("wg_ip", lay, f"{wg_ip} is already used by peer {peer.name} in {net.source}")
@@ -411,60 +342,3 @@ def dynamic_port(name: str) -> int:
     hole punching. Distinct ports avoid that.
     """
     return DEFAULT_WG_PORT + 2 * (zlib.crc32(name.encode()) % 5000)
-
-
-# --- files ---
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice (PyYAML silently keeps the last one)."""
-
-
-def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        try:
-            duplicate = key in seen
-        except TypeError:  # unhashable key: construct_mapping reports it
-            break
-        if duplicate:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
-
-
-def load_yaml(path: Path) -> Any:
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(file, "(file)", f"cannot read: {reason}") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        # Only problem and position: the error's snippet could quote the shared key line.
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise ConfigError(file, where, f"not valid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(file, "(document)", f"not valid YAML: {type(exc).__name__}") from None
-
-
-def load_net(path: Path) -> NetConfig:
-    data = load_yaml(path)
-    net = parse_net(data, str(path))
-    try:
-        if os.stat(path).st_mode & 0o077:
-            log.warning("%s is readable by other users but holds the shared key: chmod 600 it", path)
-    except OSError:
-        pass
-    return net
-
-
-def load_peer_file(path: Path) -> PeerFile:
-    return parse_peer_file(load_yaml(path), str(path))

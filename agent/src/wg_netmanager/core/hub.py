@@ -37,12 +37,14 @@ class Hub:
         self,
         me: NodeInfo,
         subnet: IPv4Network,
-        static_ips: dict[str, IPv4Address],
+        statics: dict[IPv4Address, Optional[str]],
         member_timeout: float,
     ) -> None:
         self._me = me
         self.subnet = subnet
-        self.static_ips = static_ips  # configured static nodes: name -> wgIp
+        # Configured static nodes: wgIp -> name (None: listed without one, so any name goes).
+        self.statics = statics
+        self._static_names = {name: ip for ip, name in statics.items() if name is not None}
         self.member_timeout = member_timeout
         self.members: dict[str, Member] = {}  # by public key
         self.version = 1
@@ -79,10 +81,10 @@ class Hub:
             return "uses this node's public key"
         if info.wg_ip == self.me.wg_ip or info.name == self.me.name:
             return f"claims this node's address {info.wg_ip} or name {info.name}"
-        configured = self.static_ips.get(info.name)
+        configured = self._static_names.get(info.name)
         if configured is not None and configured != info.wg_ip:
             return f"static node {info.name} must have wgIp {configured}"
-        if configured is None and info.wg_ip in self.static_ips.values():
+        if configured is None and self.statics.get(info.wg_ip) is not None:
             return f"wgIp {info.wg_ip} belongs to a static node"
         by_ip, by_name = self._claims()
         if by_ip.get(info.wg_ip, info.public_key) != info.public_key or (
@@ -106,7 +108,7 @@ class Hub:
         self, info: NodeInfo, now: float, src: Optional[Endpoint] = None, table_version: Optional[int] = None
     ) -> None:
         """Record a member's (already checked) HELLO, which names the table version it holds."""
-        static = info.name in self.static_ips
+        static = info.wg_ip in self.statics
         m = self.members.get(info.public_key)
         if m is None:
             log.info("node %s (%s) joined", info.name, info.wg_ip)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 HANDSHAKE_SETTLE = 0.3  # seconds the other side gets to configure its WireGuard for us
 BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
+RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
+RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)
+RESOLVE_QUIET = 2.0  # seconds without an answer (two HELLOs) after which it may have moved
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -47,6 +50,9 @@ class StaticNode:
     host: str  # as configured: an IP or a DNS name (resolved by the shell)
     wg_port: int
     admin_port: int
+    # False: listed without a name (the original tool's list form); it is known by its wgIp
+    # and answers under whatever name it runs with.
+    named: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,12 @@ class Params:
 
     @functools.cached_property
     def is_static(self) -> bool:
-        return any(s.name == self.name for s in self.statics)
+        return self.own_static is not None
+
+    @functools.cached_property
+    def own_static(self) -> Optional[StaticNode]:
+        """Our entry among the static nodes (config checked that its name, if any, is ours)."""
+        return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
 
 
 @dataclass
@@ -75,6 +86,7 @@ class HubLink:
 
     cfg: StaticNode
     address: Optional[str] = None  # resolved IPv4 of cfg.host
+    resolved_at: Optional[float] = None  # when the shell last resolved cfg.host (None: never)
     info: Optional[NodeInfo] = None
     session: int = 0
     last_ack: float = -1e9
@@ -97,7 +109,8 @@ class Node:
             {r: 0 for r in ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")}
         )
         self.locals: list[IPv4Interface] = []
-        self.links = {s.name: HubLink(s) for s in params.statics if s.name != params.name}
+        self.links = {s.name: HubLink(s) for s in params.statics if s is not params.own_static}
+        self._link_at = {link.cfg.wg_ip: link for link in self.links.values()}
         for link in self.links.values():
             try:
                 link.address = str(IPv4Address(link.cfg.host))
@@ -105,7 +118,12 @@ class Node:
                 pass  # a DNS name: the shell resolves it
         me = self._me()
         self.hub = (
-            Hub(me, params.subnet, {s.name: s.wg_ip for s in params.statics}, params.member_timeout)
+            Hub(
+                me,
+                params.subnet,
+                {s.wg_ip: s.name if s.named else None for s in params.statics},
+                params.member_timeout,
+            )
             if params.is_static
             else None
         )
@@ -137,10 +155,30 @@ class Node:
                 self.hub.me = self._me()
             self.next_heartbeat = 0.0  # tell the static nodes at once (roaming)
 
-    def set_static_address(self, name: str, address: Optional[str]) -> None:
+    def set_static_address(self, name: str, address: Optional[str], now: float) -> None:
+        """The shell's answer for a static node's DNS name. None: the look-up failed; the
+        last address found stays (a DNS hiccup must not cut us off a node that did not move)."""
         link = self.links.get(name)
         if link is not None:
-            link.address = address
+            if address is not None and address != link.address:
+                link.address = address
+                self.next_heartbeat = now  # it moved: say HELLO there now, not a second later
+            link.resolved_at = now
+
+    def resolve_due(self, now: float) -> list[tuple[str, str]]:
+        """(name, host) of the static nodes given by DNS name whose address the shell should
+        look up now: every RESOLVE_EVERY seconds, and every RESOLVE_RETRY seconds once the
+        node has not answered for RESOLVE_QUIET (two HELLOs). A dynamic-DNS node that moved
+        is then found again before `hub_timeout`, so its table, and the paths between members
+        learnt from it, are never dropped. The shell answers with `set_static_address`."""
+        due = []
+        for name, link in self.links.items():
+            if link.resolved_at is None and link.address is not None:
+                continue  # configured as an IP address
+            every = RESOLVE_EVERY if link.alive(now, RESOLVE_QUIET) else RESOLVE_RETRY
+            if link.resolved_at is None or now - link.resolved_at >= every:
+                due.append((name, link.cfg.host))
+        return due
 
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         self.stats = stats
@@ -272,13 +310,12 @@ class Node:
     # --- internals --------------------------------------------------------------------------
 
     def _me(self) -> NodeInfo:
-        endpoint = None
-        for s in self.p.statics:
-            if s.name == self.p.name:
-                try:
-                    endpoint = Endpoint(str(IPv4Address(s.host)), s.wg_port)
-                except ValueError:
-                    endpoint = None
+        endpoint, s = None, self.p.own_static
+        if s is not None:
+            try:
+                endpoint = Endpoint(str(IPv4Address(s.host)), s.wg_port)
+            except ValueError:
+                endpoint = None
         return NodeInfo(
             self.p.name,
             self.p.wg_ip,
@@ -387,8 +424,9 @@ class Node:
         return True
 
     def _link_for(self, info: NodeInfo) -> Optional[HubLink]:
-        link = self.links.get(info.name)
-        return link if link is not None and link.cfg.wg_ip == info.wg_ip else None
+        """The static link whose node `info` claims to be: its wgIp, and its name if it has one."""
+        link = self._link_at.get(info.wg_ip)
+        return link if link is not None and (not link.cfg.named or link.cfg.name == info.name) else None
 
     def _view_fingerprint(self, now: float) -> tuple[Any, ...]:
         """Everything `_merge_view` reads; when it is unchanged, so is the view."""
@@ -485,7 +523,7 @@ class Node:
         """Keepalive toward a static node; it starts the handshake, so hold it back until the
         static node has had a moment to add us to its WireGuard (a handshake it drops costs
         WireGuard's 5 s retry)."""
-        link = self.links.get(info.name)
+        link = self._link_at.get(info.wg_ip)
         return 0 if link is None else self._static_keepalive_for(link, now)
 
     def _static_keepalive_for(self, link: HubLink, now: float) -> int:
@@ -494,14 +532,14 @@ class Node:
         return self.p.static_keepalive
 
     def _static_endpoint(self, info: NodeInfo) -> Optional[Endpoint]:
-        link = self.links.get(info.name)
+        link = self._link_at.get(info.wg_ip)
         if link is None or link.address is None:
             return info.endpoint
         return Endpoint(link.address, link.cfg.wg_port)
 
     def _path_to(self, key: str, info: NodeInfo, now: float) -> tuple[PathKind, Optional[str]]:
         if info.static:
-            link = self.links.get(info.name)
+            link = self._link_at.get(info.wg_ip)
             return (
                 (PathKind.STATIC, None)
                 if link and link.alive(now, self.p.hub_timeout)

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Interface
 from typing import Any, Optional
 
 from ..backends import BackendError, select_backend
@@ -30,7 +30,7 @@ TICK = 0.1
 STATS_EVERY = 0.2  # while the node is busy (probing, changing)
 STATS_IDLE = 1.0  # in a settled mesh: reading hundreds of peers costs milliseconds
 LOCALS_EVERY = 1.0
-RESOLVE_EVERY = 30.0
+RESOLVE_WARN_EVERY = 60.0  # seconds between two warnings about the same unresolvable name
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 RCVBUF = 4 << 20  # bytes
 SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
@@ -67,12 +67,12 @@ class Agent:
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
-        self.hostnames = {p.name: p.endpoint_host for p in net.peers if not _is_ip(p.endpoint_host)}
+        self.resolve_warned: dict[str, float] = {}  # host -> when we last warned it does not resolve
 
     def _params(self, public_key: str, listen_port: int) -> Params:
         s = self.settings
         statics = tuple(
-            StaticNode(p.name, p.wg_ip, p.endpoint_host, p.endpoint_port, p.admin_port)
+            StaticNode(p.name, p.wg_ip, p.endpoint_host, p.endpoint_port, p.admin_port, p.named)
             for p in self.net.peers
         )
         return Params(s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics)
@@ -136,19 +136,21 @@ class Agent:
         assert self.node is not None
         await self._read_locals()  # the first HELLO already says where we are
         next_locals = time.time() + LOCALS_EVERY
-        next_stats = next_resolve = 0.0
+        next_stats = 0.0
         stats: Optional[asyncio.Future[Any]] = None
         apply: Optional[asyncio.Future[Any]] = None
         locals_: Optional[asyncio.Future[Any]] = None
+        resolve: Optional[asyncio.Future[Any]] = None
         last = time.monotonic()
         while not self.stop.is_set():
             now = time.time()
             if now >= next_locals and _idle(locals_):
                 next_locals = now + LOCALS_EVERY
                 locals_ = asyncio.ensure_future(self._read_locals())
-            if now >= next_resolve and self.hostnames:
-                next_resolve = now + RESOLVE_EVERY
-                asyncio.ensure_future(self._resolve())
+            if _idle(resolve):
+                due = self.node.resolve_due(now)
+                if due:
+                    resolve = asyncio.ensure_future(self._resolve(due))
             if now >= next_stats and _idle(stats):
                 next_stats = now + (STATS_EVERY if self.node.busy(now) else STATS_IDLE)
                 stats = asyncio.ensure_future(self._read_stats())
@@ -165,7 +167,7 @@ class Agent:
             last = time.monotonic()
             if lag > STALL_WARNING:
                 log.warning("the agent's loop stalled for %.1f s (is the host overloaded?)", lag)
-        for task in (stats, apply, locals_):
+        for task in (stats, apply, locals_, resolve):
             if task is not None:
                 await asyncio.wait([task])
 
@@ -191,18 +193,22 @@ class Agent:
         except BackendError as exc:
             log.error("applying the WireGuard configuration failed: %s", exc)
 
-    async def _resolve(self) -> None:
-        """Re-resolve static nodes given by name, so dynamic DNS works."""
+    async def _resolve(self, due: list[tuple[str, str]]) -> None:
+        """Look up the static nodes given by DNS name that the node asked for (dynamic DNS)."""
         assert self.node is not None
         loop = asyncio.get_running_loop()
-        for name, host in self.hostnames.items():
+        for name, host in due:
             try:
                 infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
                 address: Optional[str] = str(infos[0][4][0])
+                self.resolve_warned.pop(host, None)
             except OSError as exc:
-                log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
+                # retried every few seconds while the node is away: warn once a minute
+                if time.time() - self.resolve_warned.get(host, -RESOLVE_WARN_EVERY) >= RESOLVE_WARN_EVERY:
+                    self.resolve_warned[host] = time.time()
+                    log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
                 address = None
-            self.node.set_static_address(name, address)
+            self.node.set_static_address(name, address, time.time())
 
     def _readable(self) -> None:
         """Drain the control socket (up to a batch), then send what the node answered: one
@@ -254,14 +260,6 @@ def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
         return False
     task.result()
     return True
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        IPv4Address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def run(settings: NodeSettings, net: NetConfig) -> int:

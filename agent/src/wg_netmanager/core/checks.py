@@ -1,0 +1,176 @@
+"""Checks of single configuration values, shared by net.yaml, peer.yaml and the command line.
+
+Each check takes the raw value, the file (or "command line") and the field as a dotted path,
+and returns the parsed value or raises one `ConfigError` naming all three.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")
+SHARED_KEY_LEN = 32
+NAME_MAX = 32
+IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 bytes
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+class ConfigError(Exception):
+    """A user mistake in a configuration file or on the command line."""
+
+    def __init__(self, file: str, field: str, reason: str) -> None:
+        super().__init__(file, field, reason)
+        self.file = file
+        self.field = field
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}"
+
+
+def typed(value: Any, kind: type, what: str, file: str, fld: str) -> Any:
+    # bool is an int in Python, but `wgPort: yes` is a mistake, not port 1.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(file, fld, f"must be {what}, got {value!r}")
+    return value
+
+
+def name(value: Any, file: str, fld: str) -> str:
+    text: str = typed(value, str, "a name (text; quote it if it looks like a number)", file, fld)
+    if not text:
+        raise ConfigError(file, fld, "must not be empty")
+    if len(text) > NAME_MAX:
+        raise ConfigError(file, fld, f"too long ({len(text)} characters, at most {NAME_MAX})")
+    if not _NAME_RE.match(text):
+        raise ConfigError(file, fld, f"invalid name {text!r}: use letters, digits, '.', '_', '-' (not first)")
+    return text
+
+
+def port(value: Any, file: str, fld: str) -> int:
+    number = typed(value, int, "a port number", file, fld)
+    if not 1 <= number <= 65535:
+        raise ConfigError(file, fld, f"port {number} out of range 1..65535")
+    return int(number)
+
+
+def ipv4(value: Any, file: str, fld: str) -> IPv4Address:
+    if isinstance(value, IPv4Address):
+        return value
+    text: str = typed(value, str, "an IPv4 address", file, fld)
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
+
+
+def interface(value: Any, file: str, fld: str) -> str:
+    text: str = typed(value, str, "an interface name", file, fld)
+    # The kernel's dev_valid_name(): the name is also a path component of our files.
+    if not text or text in (".", ".."):
+        raise ConfigError(file, fld, f"invalid interface name {text!r}")
+    if len(text.encode()) >= IFNAMSIZ:
+        raise ConfigError(file, fld, f"interface name {text!r} too long (at most {IFNAMSIZ - 1})")
+    if any(c in "/:" or c.isspace() or not c.isprintable() for c in text):
+        raise ConfigError(file, fld, f"invalid interface name {text!r}: no '/', ':' or spaces")
+    return text
+
+
+def boolean(value: Any, file: str, fld: str) -> bool:
+    return bool(typed(value, bool, "true or false", file, fld))
+
+
+def backend(value: Any, file: str, fld: str) -> str:
+    text: str = typed(value, str, "a backend name", file, fld)
+    if text not in BACKENDS:
+        raise ConfigError(file, fld, f"unknown backend {text!r} (one of: {', '.join(BACKENDS)})")
+    return text
+
+
+def host(text: str, file: str, fld: str) -> str:
+    if re.fullmatch(r"[0-9.]+", text):
+        try:
+            return str(IPv4Address(text))
+        except ValueError:
+            raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
+    fqdn = text.removesuffix(".")
+    if not fqdn or len(fqdn) > 253 or not all(_LABEL_RE.match(lb) for lb in fqdn.split(".")):
+        raise ConfigError(file, fld, f"not an IPv4 address or DNS name: {text!r}")
+    return text
+
+
+def endpoint(value: Any, file: str, fld: str) -> tuple[str, int]:
+    text: str = typed(value, str, "host:port", file, fld)
+    hostpart, sep, portpart = text.rpartition(":")
+    if ":" in hostpart:
+        raise ConfigError(file, fld, f"IPv6 endpoints are not supported: {text!r}")
+    if not sep or not hostpart:
+        raise ConfigError(file, fld, f"expected host:port, got {text!r}")
+    if not portpart.isdigit():
+        raise ConfigError(file, fld, f"port is not a number in {text!r}")
+    return host(hostpart, file, fld), port(int(portpart), file, fld)
+
+
+def shared_key(value: Any, file: str, fld: str) -> bytes:
+    # The value itself is never echoed: it is the network's secret.
+    if not isinstance(value, str):
+        raise ConfigError(file, fld, "must be base64 text (create one with: wg_netmanager genkey)")
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(file, fld, "not valid base64 (create one with: wg_netmanager genkey)") from None
+    if len(key) != SHARED_KEY_LEN:
+        raise ConfigError(
+            file, fld, f"must decode to {SHARED_KEY_LEN} bytes, got {len(key)} (wg_netmanager genkey)"
+        )
+    return key
+
+
+def subnet(value: Any, file: str, fld: str) -> tuple[IPv4Network, str | None]:
+    """The mesh subnet, and a warning when it had host bits set: the original tool's own
+    example says `10.1.1.0/8`, which it took as 10.0.0.0/8, and so do we."""
+    text: str = typed(value, str, "an IPv4 network like 10.1.1.0/24", file, fld)
+    if "/" not in text:
+        raise ConfigError(file, fld, f"missing prefix length in {text!r} (e.g. 10.1.1.0/24)")
+    try:
+        net = IPv4Network(text, strict=False)
+    except ValueError:
+        raise ConfigError(file, fld, f"not an IPv4 network: {text!r}") from None
+    if net.prefixlen > 30:
+        raise ConfigError(file, fld, f"{net} is too small for a mesh (at most /30)")
+    warning = None
+    if str(net) != text:
+        warning = f"{file}: {fld}: warning: host bits set in {text!r}, using {net}"
+    return net, warning
+
+
+def mapping(
+    value: Any, file: str, fld: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    where = fld or "(document)"
+    if not isinstance(value, dict):
+        got = "nothing" if value is None else type(value).__name__
+        raise ConfigError(file, where, f"must be a mapping, got {got}")
+    prefix = f"{fld}." if fld else ""
+    for key in value:
+        if key not in allowed:
+            raise ConfigError(
+                file, f"{prefix}{key}", f"unknown field (expected one of: {', '.join(allowed)})"
+            )
+    for key in required:
+        if value.get(key) is None:
+            raise ConfigError(file, f"{prefix}{key}", "missing")
+    return value
+
+
+def check_in_subnet(ip: IPv4Address, subnet: IPv4Network, file: str, fld: str, src: str) -> None:
+    if ip not in subnet:
+        raise ConfigError(file, fld, f"{ip} is outside the subnet {subnet} of {src}")
+    if ip in (subnet.network_address, subnet.broadcast_address):
+        kind = "network" if ip == subnet.network_address else "broadcast"
+        raise ConfigError(file, fld, f"{ip} is the {kind} address of {subnet}")
