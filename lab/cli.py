@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 
+from . import dns
 from .control import Lab
 from .topology import TopologyError
 
@@ -64,3 +65,6 @@ def status(lab: Lab) -> None:
         if not node.router:
             addrs = f"eth0={lab.addresses[name]}({node.main.segment})"
         print(f"{name:<12} {kind:<17} {lab.host(name).netns:<20} {addrs}")
+    if dns.NAME in lab.addresses:  # Lab.start_dns
+        srv = dns.server(lab)
+        print(f"{'(dns)':<12} {'dnsmasq':<17} {srv.netns:<20} eth0={srv.address}")

@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import containers as ctr
-from . import net
+from . import dns, net
 from .host import MOUNTS, Host
 from .topology import Topology, TopologyError, load
 
@@ -64,6 +65,7 @@ class Lab:
         self.containers_conf = ctr.CONTAINERS_CONF
         self.addresses = {n: str(node.main.address.ip) for n, node in topology.nodes.items()}
         self.timings: dict[str, float] = {}
+        self._dnsmasq: subprocess.Popen[str] | None = None
 
     # -- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -148,6 +150,9 @@ class Lab:
     def down(self) -> None:
         t0 = time.monotonic()
         self.teardown(self.prefix)
+        if self._dnsmasq is not None:  # killed by the teardown: reap it
+            self._dnsmasq.wait()
+            self._dnsmasq = None
         self.timings["down_s"] = time.monotonic() - t0
 
     def __enter__(self) -> Lab:
@@ -194,6 +199,17 @@ class Lab:
         )
         self.addresses[name] = str(new.ip)
         self._save({**json.loads((self.state_dir / "lab.json").read_text())})
+
+    def start_dns(self, records: dict[str, str] | None = None, address: str = dns.ADDRESS) -> str:
+        """Run a DNS server (dnsmasq) on the internet at `address`, serving `records` (name ->
+        IPv4, TTL 0), and make it the resolver of every node: of the programs started from now
+        on (light mode), or of the containers. Returns the server's IPv4 address."""
+        self._dnsmasq = dns.start(self, records or {}, address)
+        return self.addresses[dns.NAME]
+
+    def set_dns_record(self, name: str, address: str | None) -> None:
+        """Point `name` at `address` (None: remove it); returns once the DNS server answers so."""
+        dns.set_record(self, name, address)
 
     def _set_ports(self, name: str, state: str) -> None:
         ports = [p for (node, _), p in net.ports(self.topology).items() if node == name]

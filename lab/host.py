@@ -2,7 +2,8 @@
 
 Light mode: every command runs as `ip netns exec NS unshare --mount --propagation private`,
 then bind-mounts the host's directories over /etc/wg_netmanager, /var/lib/wg_netmanager and
-/run (which holds /run/wg_netmanager and wireguard-go's /var/run/wireguard), then execs the
+/run (which holds /run/wg_netmanager and wireguard-go's /var/run/wireguard), and the host's
+resolv.conf over /etc/resolv.conf while the lab runs a DNS server (lab/dns.py), then execs the
 command, so the PID of a `popen` is the command's own. Container mode: `podman exec`.
 """
 
@@ -24,9 +25,12 @@ _PREFIXES = {
     "/run": "run",
     "/var/run": "run",
 }
+RESOLV_CONF = "resolv.conf"  # in the per-host directory: written by lab/dns.py
+# $0 is the per-host directory, under /run: everything from it is mounted before /run is.
 _ENTER = (
     'mount --bind "$0/etc" /etc/wg_netmanager'
     ' && mount --bind "$0/varlib" /var/lib/wg_netmanager'
+    f' && {{ [ ! -e "$0/{RESOLV_CONF}" ] || mount --bind "$0/{RESOLV_CONF}" /etc/resolv.conf; }}'
     ' && mount --bind "$0/run" /run'
     ' && { [ -L /var/run ] || mount --bind "$0/run" /var/run; }'
     ' && exec "$@"'

@@ -129,6 +129,32 @@ def build(topo: Topology, prefix: str) -> None:
             in_ns(ns, ["nft", "-f", "-"], stdin=rules)
 
 
+def plug(topo: Topology, prefix: str, node: Node, port: str) -> None:
+    """Add a host that is not in the topology (the lab's DNS server) to a running lab: its
+    namespace, a veth from its eth0 to its segment's bridge (switch end `port`), address and
+    default route, the way `build` makes a host."""
+    ns = node_ns(prefix, node.name)
+    br = list(topo.segments).index(node.main.segment)
+    ip_batch(None, [f"netns add {ns}"])
+    ip_batch(
+        switch_ns(prefix),
+        [
+            f"link add {port} type veth peer name eth0 netns {ns}",
+            f"link set {port} master br{br}",
+            f"link set {port} up",
+        ],
+    )
+    ip_batch(
+        ns,
+        [
+            "link set lo up",
+            f"addr add {node.main.address} dev eth0",
+            "link set eth0 up",
+            default_route(topo, node, "eth0"),
+        ],
+    )
+
+
 def lab_namespaces(prefix: str) -> list[str]:
     res = subprocess.run(["ip", "netns", "list"], text=True, capture_output=True, check=True)
     names = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
