@@ -9,9 +9,11 @@ of a module). Both tear every lab down afterwards, also on failure or Ctrl-C.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from labkit import LabFactory  # noqa: E402
+from meshlab import Mesh
 
 
 @pytest.fixture
@@ -30,3 +32,24 @@ def module_lab() -> Iterator[LabFactory]:
         yield factory
     finally:
         factory.down_all()
+
+
+@pytest.fixture
+def mesh_on(make_lab: LabFactory) -> Iterator[Any]:
+    """`mesh_on("seed-basic")`: a lab with an agent on every mesh host, all answering their
+    status sockets; `mesh_on(topology, hosts, cls=SomeMesh)` for fewer hosts or other
+    configs and command lines. Every agent is stopped afterwards."""
+    meshes: list[Mesh] = []
+
+    def start(topology: str, hosts: list[str] | None = None, cls: type[Mesh] = Mesh) -> Mesh:
+        mesh = cls(make_lab(topology), hosts)
+        meshes.append(mesh)
+        mesh.start_all()
+        mesh.wait_started()
+        return mesh
+
+    try:
+        yield start
+    finally:
+        for mesh in meshes:
+            mesh.close()

@@ -21,6 +21,7 @@ from lab import Lab
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBNET = "10.1.1.0/24"
+DIRECT_TTL = 64  # a gateway decrements the TTL of what it forwards
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "") -> float:
@@ -71,15 +72,19 @@ class Mesh:
         path.write_text(yaml.safe_dump(net or self.net_yaml()))
         path.chmod(0o600)
 
+    def command(self, host: str, wg_ip: str) -> list[str]:
+        """The agent's command line on `host` (a subclass may use another form)."""
+        return [
+            PYTHON, "-m", "wg_netmanager",
+            "-c", "/etc/wg_netmanager/net.yaml",
+            "-i", "wg0", "-a", wg_ip, "-n", host, *self.extra_args,
+        ]  # fmt: skip
+
     def start(self, host: str, wg_ip: Optional[str] = None, net: Optional[dict[str, Any]] = None) -> None:
         self.write_configs(host, net)
         log = open(self.logs / f"{host}.log", "a" if host in self.started else "w")  # noqa: SIM115
         self.started.add(host)
-        cmd = [
-            PYTHON, "-m", "wg_netmanager",
-            "-c", "/etc/wg_netmanager/net.yaml",
-            "-i", "wg0", "-a", wg_ip or self.wg_ip(host), "-n", host, *self.extra_args,
-        ]  # fmt: skip
+        cmd = self.command(host, wg_ip or self.wg_ip(host))
         self.procs[host] = self.lab.host(host).popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
@@ -114,6 +119,10 @@ class Mesh:
         )
         m = re.search(r"ttl=(\d+)", r.stdout)
         return int(m.group(1)) if r.returncode == 0 and m else None
+
+    def both_ways(self, a: str, b: str, kind: str) -> bool:
+        """`a` and `b` each see the other on a path of this kind."""
+        return self.paths(a).get(b) == kind and self.paths(b).get(a) == kind
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(a, b) for a in self.hosts for b in self.hosts if a != b]

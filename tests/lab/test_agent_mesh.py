@@ -10,38 +10,12 @@ import base64
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from meshlab import PYTHON, Mesh, wait_for
+from meshlab import DIRECT_TTL, PYTHON, Mesh, wait_for
 
 pytestmark = pytest.mark.lab
-
-DIRECT_TTL = 64  # a gateway decrements the TTL of what it forwards
-
-
-@pytest.fixture
-def mesh_on(make_lab: Any) -> Iterator[Any]:
-    meshes: list[Mesh] = []
-
-    def start(topology: str, hosts: list[str] | None = None) -> Mesh:
-        lab = make_lab(topology)
-        mesh = Mesh(lab, hosts)
-        meshes.append(mesh)
-        mesh.start_all()
-        mesh.wait_started()
-        return mesh
-
-    try:
-        yield start
-    finally:
-        for mesh in meshes:
-            mesh.close()
-
-
-def both_ways(mesh: Mesh, a: str, b: str, kind: str) -> bool:
-    return mesh.paths(a).get(b) == kind and mesh.paths(b).get(a) == kind
 
 
 def test_seed_basic_converges_to_direct_paths(mesh_on: Any) -> None:
@@ -49,9 +23,9 @@ def test_seed_basic_converges_to_direct_paths(mesh_on: Any) -> None:
     wait_for(mesh.all_ping, 15, what="every pair pings")
     wait_for(
         lambda: (
-            both_ways(mesh, "charlie", "delta", "lan")
-            and both_ways(mesh, "alpha", "charlie", "nat")
-            and both_ways(mesh, "alpha", "delta", "nat")
+            mesh.both_ways("charlie", "delta", "lan")
+            and mesh.both_ways("alpha", "charlie", "nat")
+            and mesh.both_ways("alpha", "delta", "nat")
         ),
         30,
         interval=0.5,
@@ -81,7 +55,7 @@ def test_hard_nat_goes_through_a_gateway(mesh_on: Any) -> None:
     wait_for(mesh.all_ping, 15, what="every pair pings")
     assert mesh.paths("alpha")["charlie"] == "gateway"
     assert mesh.ping("alpha", "charlie") == DIRECT_TTL - 1
-    wait_for(lambda: both_ways(mesh, "charlie", "delta", "lan"), 15, interval=0.5)
+    wait_for(lambda: mesh.both_ways("charlie", "delta", "lan"), 15, interval=0.5)
     for _ in range(5):  # and it stays so while punching keeps failing
         assert mesh.all_ping(1.0), mesh.unreachable()
 
