@@ -65,6 +65,40 @@ def test_symmetric_nat_falls_back_to_gateway() -> None:
     assert net.path("charlie", "delta") == "lan"
 
 
+def test_lost_gateway_is_routed_around() -> None:
+    """hard-nat with two static nodes: when the one relaying alpha<->charlie dies, everyone
+    drops it (and what it served) and relays through the other within the hub timeout."""
+    net = SimNet()
+    net.add_static("beta", "198.51.100.2", "10.1.1.2")
+    net.add_static("echo", "198.51.100.5", "10.1.1.5")
+    net.add_host("alpha", "192.168.9.10", "10.1.1.1", nat=net.add_nat("203.0.113.1", symmetric=True))
+    net.add_host("beta", "198.51.100.2", "10.1.1.2")
+    net.add_host("echo", "198.51.100.5", "10.1.1.5")
+    home = net.add_nat("203.0.113.10", symmetric=True)
+    net.add_host("charlie", "192.168.1.3", "10.1.1.3", nat=home)
+    net.add_host("delta", "192.168.1.4", "10.1.1.4", nat=home)
+    net.run_until(lambda: net.all_reachable() and net.path("alpha", "charlie") == "gateway", timeout=20)
+    peers = {p["name"]: p for p in net.hosts["alpha"].node.status(net.now)["peers"]}
+    gw = peers["charlie"]["gateway"]
+    other = "echo" if gw == "beta" else "beta"
+    net.hosts[gw].alive = False
+    net.run_until(net.all_reachable, timeout=6)
+    for host in ("alpha", "charlie", "delta", other):  # still listed by the other: not reached
+        assert net.path(host, gw) == "none", host
+    peers = {p["name"]: p for p in net.hosts["alpha"].node.status(net.now)["peers"]}
+    assert (peers["charlie"]["path"], peers["charlie"]["gateway"]) == ("gateway", other)
+
+
+def test_a_silent_static_node_leaves_the_view() -> None:
+    net = seed_basic()
+    net.run_until(net.all_reachable, timeout=10)
+    net.hosts["beta"].alive = False
+    net.run_until(
+        lambda: all(p["name"] != "beta" for p in net.hosts["alpha"].node.status(net.now)["peers"]), 5
+    )
+    assert all(info.name != "beta" for info in net.hosts["charlie"].node.view.values())
+
+
 def test_dead_node_is_dropped_and_comes_back() -> None:
     net = seed_basic()
     net.run_until(lambda: net.path("alpha", "charlie") == "nat", timeout=10)

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Optional
 
 from ..backends import BackendError, select_backend
@@ -68,11 +68,12 @@ class Agent:
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
         self.resolve_warned: dict[str, float] = {}  # host -> when we last warned it does not resolve
+        self.hosts = {p.name: p.endpoint_host for p in net.peers}  # the core sees addresses only
 
     def _params(self, public_key: str, listen_port: int) -> Params:
         s = self.settings
         statics = tuple(
-            StaticNode(p.name, p.wg_ip, p.endpoint_host, p.endpoint_port, p.admin_port, p.named)
+            StaticNode(p.name, p.wg_ip, _ip_or_none(p.endpoint_host), p.endpoint_port, p.admin_port, p.named)
             for p in self.net.peers
         )
         return Params(s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics)
@@ -193,11 +194,12 @@ class Agent:
         except BackendError as exc:
             log.error("applying the WireGuard configuration failed: %s", exc)
 
-    async def _resolve(self, due: list[tuple[str, str]]) -> None:
+    async def _resolve(self, due: list[str]) -> None:
         """Look up the static nodes given by DNS name that the node asked for (dynamic DNS)."""
         assert self.node is not None
         loop = asyncio.get_running_loop()
-        for name, host in due:
+        for name in due:
+            host = self.hosts[name]
             try:
                 infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
                 address: Optional[str] = str(infos[0][4][0])
@@ -260,6 +262,13 @@ def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
         return False
     task.result()
     return True
+
+
+def _ip_or_none(host: str) -> Optional[str]:
+    try:
+        return str(IPv4Address(host))
+    except ValueError:
+        return None  # a DNS name: looked up when the node asks (resolve_due)
 
 
 def run(settings: NodeSettings, net: NetConfig) -> int:

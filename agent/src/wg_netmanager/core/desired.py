@@ -1,0 +1,128 @@
+"""What follows from the view: each node's path, the WireGuard configuration, the status.
+
+Pure functions of the node's state at one instant. A node in view is reached on its static
+link (static nodes; for a static node, every member), on its direct path once that is up, or
+through the first live static node whose table lists it (a gateway); else not at all.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Optional
+
+from .links import StaticLinks
+from .messages import NodeInfo
+from .model import DesiredState, PathKind, PeerSpec, PeerStats
+from .paths import DirectPath
+
+Route = tuple[PathKind, Optional[str]]  # path kind, and the gateway's public key (or None)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def host_network(ip: IPv4Address) -> IPv4Network:
+    """`ip`/32; cached, since building an IPv4Network costs microseconds."""
+    return IPv4Network((int(ip), 32))
+
+
+def _net_order(net: IPv4Network) -> int:
+    return int(net.network_address)
+
+
+def routes(
+    view: Mapping[str, NodeInfo],
+    links: StaticLinks,
+    paths: Mapping[str, DirectPath],
+    members: Collection[str],
+    now: float,
+    hub_timeout: float,
+) -> dict[str, Route]:
+    """For every node in view: how it is reached."""
+    gateways = [
+        link
+        for _, link in sorted(links.by_name.items())
+        if link.info and link.alive(now, hub_timeout) and link.info.public_key in view
+    ]
+    result: dict[str, Route] = {}
+    for key, info in view.items():
+        if info.static:
+            link = links.at(info.wg_ip)
+            alive = link is not None and link.alive(now, hub_timeout)
+            result[key] = (PathKind.STATIC if alive else PathKind.NONE, None)
+        elif key in members:
+            result[key] = (PathKind.STATIC, None)
+        elif key in paths and paths[key].is_up:
+            result[key] = (paths[key].kind, None)
+        else:
+            gw = next((lk.info.public_key for lk in gateways if lk.info and key in lk.table), None)
+            result[key] = (PathKind.GATEWAY, gw) if gw else (PathKind.NONE, None)
+    return result
+
+
+def desired_state(
+    by_name: Sequence[tuple[str, NodeInfo]],
+    route: Mapping[str, Route],
+    links: StaticLinks,
+    paths: Mapping[str, DirectPath],
+    now: float,
+    keepalive: int,
+    forwarding: bool,
+) -> DesiredState:
+    # Kept linear in the number of nodes with small constants (no address parsing, no
+    # sorting of address objects): at 1000 nodes this is the agent's main cost.
+    allowed: dict[str, list[IPv4Network]] = {k: [] for k, _ in by_name}
+    for key, info in by_name:
+        kind, gw = route[key]
+        target = gw if kind == PathKind.GATEWAY else key
+        if kind != PathKind.NONE and target in allowed:
+            allowed[target].append(host_network(info.wg_ip))
+    peers = []
+    for key, info in by_name:
+        endpoint, keep, generation = None, 0, 0
+        if info.static:
+            link = links.at(info.wg_ip)
+            if link is None:
+                endpoint = info.endpoint
+            else:
+                endpoint, keep = link.wg_endpoint(info), link.keepalive(now, keepalive)
+        elif key in paths:
+            path = paths[key]
+            endpoint, keep, generation = path.wg_endpoint(), path.wg_keepalive(), path.generation
+        nets = allowed[key]
+        if len(nets) > 1:
+            nets.sort(key=_net_order)
+        peers.append(PeerSpec(key, endpoint, tuple(nets), keep, generation))
+    # No routes: every node in the view has its wgIp inside the mesh subnet (merge_view),
+    # and every backend gives the interface the wgIp with the subnet's prefix, whose
+    # connected route sends them all into WireGuard (one no peer has is dropped there:
+    # fail closed). A /32 per peer cost a netlink round trip per change and, at 50 nodes,
+    # most of an agent's CPU while the mesh formed.
+    return DesiredState(tuple(peers), (), forwarding=forwarding)
+
+
+def peer_status(
+    by_name: Sequence[tuple[str, NodeInfo]],
+    route: Mapping[str, Route],
+    view: Mapping[str, NodeInfo],
+    stats: Mapping[str, PeerStats],
+) -> list[dict[str, Any]]:
+    """The `peers` of the status document (`wg_netmanager status --json`), by name."""
+    peers = []
+    for key, info in by_name:
+        kind, gw = route[key]
+        st = stats.get(key)
+        peers.append(
+            {
+                "name": info.name,
+                "wgIp": str(info.wg_ip),
+                "publicKey": key,
+                "path": kind.value,
+                "gateway": view[gw].name if gw and gw in view else None,
+                "endpoint": str(st.endpoint) if st and st.endpoint else None,
+                "lastHandshake": st.last_handshake if st else 0.0,
+                "rxBytes": st.rx_bytes if st else 0,
+                "txBytes": st.tx_bytes if st else 0,
+            }
+        )
+    return peers

@@ -1,0 +1,170 @@
+"""This node as a client of the static nodes: one `HubLink` per static node it talks to.
+
+A link holds what the static node said of itself (its HELLO_ACK), the node table it serves
+(whole, or as deltas over the version we hold), where to reach it (a configured address, or
+one the shell looked up for a DNS name), and when it last answered. `StaticLinks` holds them
+all, finds the link a claim belongs to, and reports when a link's derived state changed so
+the node can recompute its view only then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Optional
+
+from . import messages as m
+from .messages import NodeInfo
+from .model import Endpoint
+
+HANDSHAKE_SETTLE = 0.3  # seconds the static node gets to configure its WireGuard for us
+RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
+RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)
+RESOLVE_QUIET = 2.0  # seconds without an answer (two HELLOs) after which it may have moved
+
+
+@dataclass(frozen=True)
+class StaticNode:
+    """A static node as configured. The core sees addresses only: a DNS name is the shell's
+    to look up (`address` None), when `StaticLinks.resolve_due` says so."""
+
+    name: str
+    wg_ip: IPv4Address
+    address: Optional[str]  # configured IPv4 of its endpoint; None: a DNS name
+    wg_port: int
+    admin_port: int
+    # False: listed without a name (the original tool's list form); it is known by its wgIp
+    # and answers under whatever name it runs with.
+    named: bool = True
+
+
+@dataclass
+class HubLink:
+    """This node's view of one static node (as a client)."""
+
+    cfg: StaticNode
+    address: Optional[str] = None  # where it is: cfg.address, or what its name resolved to
+    resolved_at: Optional[float] = None  # when the shell last looked its name up (None: never)
+    info: Optional[NodeInfo] = None
+    session: int = 0
+    last_ack: float = -1e9
+    first_ack: Optional[float] = None  # of the current run of answers
+    version: int = 0  # version of its table we hold
+    table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
+    pending: dict[int, m.TableChunk] = field(default_factory=dict)
+    pending_version: tuple[int, int] = (0, 0)  # (version, base) of the chunks in `pending`
+    shape: tuple[bool, int] = (False, 0)  # (alive, keepalive) at the last `StaticLinks.tick`
+
+    def alive(self, now: float, timeout: float) -> bool:
+        return now - self.last_ack <= timeout
+
+    def keepalive(self, now: float, keepalive: int) -> int:
+        """Keepalive toward the static node; it starts the handshake, so hold it back until
+        the static node has had a moment to add us to its WireGuard (a handshake it drops
+        costs WireGuard's 5 s retry)."""
+        if self.first_ack is None or now - self.first_ack < HANDSHAKE_SETTLE:
+            return 0
+        return keepalive
+
+    def wg_endpoint(self, info: NodeInfo) -> Optional[Endpoint]:
+        """Its WireGuard endpoint: where we reach it, else what it says of itself."""
+        return info.endpoint if self.address is None else Endpoint(self.address, self.cfg.wg_port)
+
+    def admin(self) -> Optional[Endpoint]:
+        return None if self.address is None else Endpoint(self.address, self.cfg.admin_port)
+
+    def ack(self, info: NodeInfo, session: int, now: float, hub_timeout: float) -> bool:
+        """A HELLO_ACK from the static node; False: refused, since another key answered for
+        it within `hub_timeout` (whoever holds the link keeps it while it answers)."""
+        alive = self.alive(now, hub_timeout)
+        if self.info is not None and self.info.public_key != info.public_key and alive:
+            return False
+        if self.first_ack is None or not alive or self.session != session:
+            self.first_ack = now
+        if self.session != session:
+            # A restarted static node counts its table versions from 1 again: what we hold
+            # says nothing about its new ones. Version 0 in our HELLO asks for the table.
+            self.version = 0
+        self.info, self.session, self.last_ack = info, session, now
+        return True
+
+    def chunk(self, msg: m.TableChunk) -> bool:
+        """One chunk of a table or delta; True when it completed one and the table changed."""
+        if (msg.version, msg.base) != self.pending_version:
+            self.pending, self.pending_version = {}, (msg.version, msg.base)
+        self.pending[msg.index] = msg
+        if len(self.pending) < msg.count or any(c.count != msg.count for c in self.pending.values()):
+            return False
+        chunks = [self.pending[i] for i in range(msg.count)]
+        self.pending, self.pending_version = {}, (0, 0)
+        if msg.base == 0:
+            self.table = {e.public_key: e for c in chunks for e in c.entries}
+        elif msg.base == self.version:
+            table = dict(self.table)
+            for c in chunks:
+                for key in c.removed:
+                    table.pop(key, None)
+            for c in chunks:
+                table.update((e.public_key, e) for e in c.entries)
+            self.table = table
+        else:
+            return False  # changes to a version we do not hold; our next HELLO says which we do
+        self.version = msg.version
+        return True
+
+
+class StaticLinks:
+    """The links to every static node but ourselves, by configured name."""
+
+    def __init__(self, statics: tuple[StaticNode, ...], own: Optional[StaticNode]) -> None:
+        self.by_name = {s.name: HubLink(s, address=s.address) for s in statics if s is not own}
+        self._at = {link.cfg.wg_ip: link for link in self.by_name.values()}
+
+    def at(self, wg_ip: IPv4Address) -> Optional[HubLink]:
+        return self._at.get(wg_ip)
+
+    def claimed_by(self, info: NodeInfo) -> Optional[HubLink]:
+        """The link whose node `info` claims to be: its wgIp, and its name if it has one."""
+        link = self._at.get(info.wg_ip)
+        return link if link is not None and (not link.cfg.named or link.cfg.name == info.name) else None
+
+    def with_session(self, session: int) -> Optional[HubLink]:
+        return next((lk for lk in self.by_name.values() if lk.session == session), None)
+
+    def tick(self, now: float, hub_timeout: float, keepalive: int) -> bool:
+        """Note which links came alive, went silent or may start keepalives: True if any did
+        (what we route and tell WireGuard depends on it)."""
+        changed = False
+        for link in self.by_name.values():
+            shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive))
+            if shape != link.shape:
+                link.shape, changed = shape, True
+        return changed
+
+    def set_address(self, name: str, address: Optional[str], now: float) -> bool:
+        """The shell's answer for a static node's DNS name. None: the look-up failed; the
+        last address found stays (a DNS hiccup must not cut us off a node that did not move).
+        True: it moved (or was found)."""
+        link = self.by_name.get(name)
+        if link is None:
+            return False
+        link.resolved_at = now
+        if address is None or address == link.address:
+            return False
+        link.address = address
+        return True
+
+    def resolve_due(self, now: float) -> list[str]:
+        """Names of the static nodes given by DNS name whose address the shell should look up
+        now: every RESOLVE_EVERY seconds, and every RESOLVE_RETRY seconds once the node has
+        not answered for RESOLVE_QUIET (two HELLOs). A dynamic-DNS node that moved is then
+        found again before `hub_timeout`, so its table, and the paths between members learnt
+        from it, are never dropped."""
+        due = []
+        for name, link in self.by_name.items():
+            if link.cfg.address is not None:
+                continue  # configured as an IP address
+            every = RESOLVE_EVERY if link.alive(now, RESOLVE_QUIET) else RESOLVE_RETRY
+            if link.resolved_at is None or now - link.resolved_at >= every:
+                due.append(name)
+        return due

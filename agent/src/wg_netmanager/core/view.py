@@ -1,0 +1,63 @@
+"""The view: every other node this node knows, merged from what it hears, by public key.
+
+Sources in order of trust: the members of our own hub (a static node's own table), then per
+static link, by name: the static node itself (as it answered, with the endpoint we reach it
+on) and the table it serves. The first claim of a wgIp or a name wins; nothing outside the
+subnet is taken. The direct paths follow the view: a node gone loses its path, a node that
+moved or whose NAT mapping changed starts its path over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Network
+from typing import Iterable
+
+from .links import StaticLinks
+from .messages import NodeInfo
+from .model import PathKind
+from .paths import DirectPath
+
+
+def merge_view(
+    me: NodeInfo,
+    subnet: IPv4Network,
+    members: Iterable[NodeInfo],
+    links: StaticLinks,
+    now: float,
+    hub_timeout: float,
+) -> dict[str, NodeInfo]:
+    view: dict[str, NodeInfo] = {}
+    taken_ips: set[IPv4Address] = {me.wg_ip}
+    taken_names = {me.name}
+    sources = list(members)
+    for name in sorted(links.by_name):
+        link = links.by_name[name]
+        if link.alive(now, hub_timeout) and link.info:
+            sources.append(replace(link.info, static=True, endpoint=link.wg_endpoint(link.info)))
+            sources += list(link.table.values())
+    for info in sources:
+        if info.public_key == me.public_key or info.public_key in view:
+            continue
+        if info.wg_ip not in subnet or info.wg_ip in taken_ips or info.name in taken_names:
+            continue
+        view[info.public_key] = info
+        taken_ips.add(info.wg_ip)
+        taken_names.add(info.name)
+    return view
+
+
+def follow_view(paths: dict[str, DirectPath], view: dict[str, NodeInfo]) -> None:
+    """Drop the paths of nodes no longer in view; start over those whose node changed."""
+    for key in list(paths):
+        path = paths[key]
+        if key not in view:
+            del paths[key]
+        elif view[key] != path.peer:
+            old, path.peer = path.peer, view[key]
+            # It moved, or its NAT mapping changed (which a LAN path does not use), or we
+            # just learnt where it is: start over at once.
+            moved = old.locals != path.peer.locals
+            remapped = old.endpoint != path.peer.endpoint and path.kind != PathKind.LAN
+            if moved or remapped:
+                path.restart()
