@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
 from typing import Optional
 
 import pytest
 
 from wg_netmanager.core.messages import NodeInfo
 from wg_netmanager.core.model import Endpoint, PathKind, PeerStats
-from wg_netmanager.core.paths import DirectPath, State, Timing, lan_candidates
+from wg_netmanager.core.paths import TRANSITIONS, DirectPath, Event, State, Timing, lan_candidates
 
 NOW = 1_700_000_000.0
 T = Timing()
@@ -207,3 +210,88 @@ def test_restart_makes_it_idle_and_retry_at_once() -> None:
     assert not path.wants_retry(NOW + T.probe_timeout + 2)
     path.restart()
     assert path.state == State.IDLE and path.wants_retry(NOW + T.probe_timeout + 2)
+
+
+# --- the transition table -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_table_lists_the_events_each_state_takes() -> None:
+    takes = {s: {e: TRANSITIONS[s, e] for (t, e) in TRANSITIONS if t is s} for s in State}
+    assert takes == {
+        State.IDLE: {Event.START: State.PROBING, Event.RESTART: State.IDLE},
+        State.PROBING: {
+            Event.HANDSHAKE: State.UP,
+            Event.PROBE_TIMEOUT: State.DOWN,
+            Event.RESTART: State.IDLE,
+        },
+        State.UP: {Event.DEAD: State.DOWN, Event.RESTART: State.IDLE},
+        State.DOWN: {Event.HANDSHAKE: State.UP, Event.START: State.PROBING, Event.RESTART: State.IDLE},
+    }
+
+
+def _in(state: State) -> DirectPath:
+    """A path brought to `state` through its public methods."""
+    path = DirectPath(peer((OTHER_ADDR,)), T)
+    if state is not State.IDLE:
+        path.start(NOW, 42, None, MINE)
+    if state is State.UP:
+        path.update(NOW + 1, stats(hs=NOW + 1, rx=32, ep=OBSERVED))
+    if state is State.DOWN:
+        path.update(NOW + T.probe_timeout + 1, None)
+    assert path.state is state
+    return path
+
+
+LATER = NOW + 100
+FIRE: dict[Event, Callable[[DirectPath], None]] = {
+    Event.START: lambda p: p.start(LATER, 43, None, MINE),
+    Event.HANDSHAKE: lambda p: p.update(LATER, stats(hs=LATER, rx=1000, ep=OBSERVED)),
+    Event.PROBE_TIMEOUT: lambda p: p.update(p.since + T.probe_timeout + 0.1, None),
+    Event.DEAD: lambda p: p.update(
+        p.last_rx_change + T.dead_after + 0.1, stats(hs=NOW + 1, rx=32, ep=OBSERVED)
+    ),
+    Event.RESTART: lambda p: p.restart(),
+}
+
+
+@pytest.mark.parametrize(("state", "event"), list(TRANSITIONS), ids=lambda x: x.name)
+def test_every_transition_in_the_table_is_one_the_code_makes(
+    state: State, event: Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _in(state)
+    seen: list[tuple[State, Event]] = []
+    run = DirectPath._transition
+
+    def spy(self: DirectPath, e: Event) -> None:
+        seen.append((self.state, e))
+        run(self, e)
+
+    monkeypatch.setattr(DirectPath, "_transition", spy)
+    FIRE[event](path)
+    assert seen == [(state, event)] and path.state is TRANSITIONS[state, event]
+
+
+@pytest.mark.parametrize("state", list(State), ids=lambda s: s.name)
+def test_an_event_the_table_does_not_list_is_a_bug(state: State) -> None:
+    for event in Event:
+        if (state, event) not in TRANSITIONS:
+            path = _in(state)
+            with pytest.raises(RuntimeError, match=f"{event.name} in state {state.name}"):
+                path._transition(event)
+            assert path.state is state
+    if state in (State.PROBING, State.UP):
+        with pytest.raises(RuntimeError):
+            _in(state).start(LATER, 43, None, MINE)  # the node only starts what wants_retry
+
+
+def test_committed_diagram_is_the_one_the_table_draws() -> None:
+    spec = importlib.util.spec_from_file_location("state_diagrams", ROOT / "scripts" / "state_diagrams.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = (ROOT / "docs" / "direct-path.md").read_text()
+    assert committed == module.render(), "stale: run .venv/bin/python scripts/state_diagrams.py"
+    for (state, event), new in TRANSITIONS.items():
+        assert f"    {state.value} --> {new.value} : {event.value}\n" in committed
