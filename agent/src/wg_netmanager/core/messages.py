@@ -31,6 +31,8 @@ class MsgType(enum.IntEnum):
     PROBE_ACK = 5  # answer to PROBE
     LEAVE = 6  # node -> static nodes: I am shutting down
     TABLE_DELTA = 7  # static node -> node: one chunk of the changes since a version it holds
+    KEY_RESP = 8  # answer to a KEYREQ (wire.py): I am this key, in this epoch; your cookie
+    COOKIE = 9  # static node -> node whose HELLO came from an unproven address: prove it
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class NodeInfo:
     locals: tuple[IPv4Interface, ...] = ()
     static: bool = False
     endpoint: Optional[Endpoint] = None  # static: configured; else as observed by a static node
+    # Its current run (wire.py): what others need to seal datagrams for it. A static node
+    # takes it from the authenticated header of the node's HELLO, never from the body.
+    epoch: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +61,7 @@ class NodeInfo:
             "l": [str(a) for a in self.locals],
             "s": self.static,
             "ep": str(self.endpoint) if self.endpoint else None,
+            "e": self.epoch,
         }
 
     @classmethod
@@ -75,6 +81,7 @@ class NodeInfo:
             locals=tuple(_iface(a) for a in locals_),
             static=_bool(d.get("s", False)),
             endpoint=_endpoint(ep) if ep is not None else None,
+            epoch=_uint64(d.get("e", 0)),
         )
 
 
@@ -82,6 +89,7 @@ class NodeInfo:
 class Hello:
     node: NodeInfo
     table_version: int  # the version of the receiver's table the sender holds (0: none)
+    cookie: bytes = b""  # the receiver's cookie for our address (cookie.py); b"": none yet
 
 
 @dataclass(frozen=True)
@@ -119,13 +127,26 @@ class Leave:
     public_key: str = field(repr=False)
 
 
-Message = Union[Hello, HelloAck, TableChunk, Probe, Leave]
+@dataclass(frozen=True)
+class KeyResp:
+    """The answer to a KEYREQ, sealed by the answering node (so its key is proven)."""
+
+    nonce: int  # the KEYREQ's
+    cookie: bytes  # for the asker's key and address
+
+
+@dataclass(frozen=True)
+class Cookie:
+    cookie: bytes
+
+
+Message = Union[Hello, HelloAck, TableChunk, Probe, Leave, KeyResp, Cookie]
 
 
 def encode(msg: Message) -> tuple[int, bytes]:
     """Return (message type, body bytes)."""
     if isinstance(msg, Hello):
-        t, d = MsgType.HELLO, {"node": msg.node.to_json(), "tv": msg.table_version}
+        t, d = MsgType.HELLO, {"node": msg.node.to_json(), "tv": msg.table_version, "c": msg.cookie.hex()}
     elif isinstance(msg, HelloAck):
         t, d = MsgType.HELLO_ACK, {"node": msg.node.to_json(), "tv": msg.table_version}
     elif isinstance(msg, TableChunk):
@@ -138,6 +159,10 @@ def encode(msg: Message) -> tuple[int, bytes]:
         d = {"n": msg.name, "k": msg.public_key, "x": msg.nonce}
     elif isinstance(msg, Leave):
         t, d = MsgType.LEAVE, {"n": msg.name, "k": msg.public_key}
+    elif isinstance(msg, KeyResp):
+        t, d = MsgType.KEY_RESP, {"x": msg.nonce, "c": msg.cookie.hex()}
+    elif isinstance(msg, Cookie):
+        t, d = MsgType.COOKIE, {"c": msg.cookie.hex()}
     else:  # pragma: no cover - programming error
         raise TypeError(msg)
     return int(t), json.dumps(d, separators=(",", ":")).encode()
@@ -154,9 +179,14 @@ def decode(msg_type: int, body: bytes) -> Message:
         t = MsgType(msg_type)
     except ValueError:
         raise Drop("malformed") from None
-    if t in (MsgType.HELLO, MsgType.HELLO_ACK):
-        cls = Hello if t == MsgType.HELLO else HelloAck
-        return cls(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")))
+    if t == MsgType.HELLO:
+        return Hello(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")), _cookie(d.get("c", "")))
+    if t == MsgType.HELLO_ACK:
+        return HelloAck(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")))
+    if t == MsgType.KEY_RESP:
+        return KeyResp(_uint64(d.get("x")), _cookie(d.get("c")))
+    if t == MsgType.COOKIE:
+        return Cookie(_cookie(d.get("c")))
     if t in (MsgType.TABLE, MsgType.TABLE_DELTA):
         entries = d.get("e")
         if not isinstance(entries, list):
@@ -171,7 +201,7 @@ def decode(msg_type: int, body: bytes) -> Message:
             if not 0 < base < version or not isinstance(gone, list):
                 raise Drop("malformed")
             removed = tuple(_key(k) for k in gone)
-        return TableChunk(version, index, count, tuple(NodeInfo.from_json(e) for e in entries), base, removed)
+        return TableChunk(version, index, count, _entries(entries), base, removed)
     if t in (MsgType.PROBE, MsgType.PROBE_ACK):
         return Probe(_name(d.get("n")), _key(d.get("k")), _uint(d.get("x")), t == MsgType.PROBE_ACK)
     return Leave(_name(d.get("n")), _key(d.get("k")))
@@ -254,6 +284,33 @@ def _iface(v: Any) -> IPv4Interface:
 
 def _port(v: Any) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 65536:
+        raise Drop("malformed")
+    return v
+
+
+def _entries(raw: list[Any]) -> tuple[NodeInfo, ...]:
+    """A table's entries; one that does not parse is skipped, not the whole chunk (one odd
+    entry, e.g. a node a static node saw over IPv6, must not blind every member)."""
+    entries = []
+    for e in raw:
+        try:
+            entries.append(NodeInfo.from_json(e))
+        except Drop:
+            continue
+    return tuple(entries)
+
+
+def _cookie(v: Any) -> bytes:
+    if not isinstance(v, str) or len(v) not in (0, 32):
+        raise Drop("malformed")
+    try:
+        return bytes.fromhex(v)
+    except ValueError:
+        raise Drop("malformed") from None
+
+
+def _uint64(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
         raise Drop("malformed")
     return v
 
