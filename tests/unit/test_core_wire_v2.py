@@ -78,6 +78,7 @@ def test_replay_and_reordering() -> None:
 def test_restarted_receiver_accepts_nothing_from_before() -> None:
     a, b = codec(A, 11), codec(B, 22)
     captured = a.seal(1, b"hello", B.public, 22)
+    assert b.open(captured).body == b"hello"
     assert reason(codec(B, 23), captured) == "stale"  # B's next run: another epoch
 
 
