@@ -37,7 +37,8 @@ from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from wg_netmanager.backends import netlink
 from wg_netmanager.backends import select_backend
-from wg_netmanager.core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec
+from wg_netmanager.backends.uapi import parse_endpoint
+from wg_netmanager.core.model import DesiredState, InterfaceSettings, PeerSpec
 
 ifname, state_dir, kind = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 b = select_backend(kind, ifname, state_dir)
@@ -51,7 +52,7 @@ for line in sys.stdin:
             res = {"public_key": b.public_key, "listen_port": b.listen_port}
         elif op == "apply":
             peers = tuple(
-                PeerSpec(p["key"], Endpoint.parse(p["endpoint"]) if p.get("endpoint") else None,
+                PeerSpec(p["key"], parse_endpoint(p.get("endpoint", "")),
                          tuple(IPv4Network(n) for n in p["ips"]), p.get("keepalive", 0))
                 for p in req["peers"]
             )

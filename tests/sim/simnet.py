@@ -5,7 +5,8 @@ Hosts are public or behind a NAT router. Routers behave like the lab's home rout
 socket has sent to) or are symmetric (a new public port per destination). WireGuard is
 modelled at the level the core observes: handshakes (initiation + response through the NATs,
 retried every 5 s), keepalives, roaming of endpoints, counters, and AllowedIPs-based
-forwarding for the reachability check.
+forwarding for the reachability check. A desired state is applied to the fake peers with the
+real backends' `plan_peers`, so the peer re-creation rule simulated is the one that runs.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
+from wg_netmanager.backends.base import PeerState
+from wg_netmanager.backends.reconcile import plan_peers
 from wg_netmanager.core.model import DesiredState, Endpoint, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
 
 SUBNET = IPv4Network("10.1.0.0/16")
 WG_PORT, ADMIN_PORT = 50000, 50001
-REKEY_TIMEOUT = 5.0
+REKEY_TIMEOUT = 5.0  # wireguard-go's: at most one handshake initiation per peer this often
 
 
 @dataclass
@@ -44,7 +47,6 @@ class WgPeer:
     next_send: float = 0.0
     rx: int = 0
     tx: int = 0
-    generation: int = 0
     stats: Optional[PeerStats] = None  # the last one handed out, while nothing changed
 
 
@@ -56,6 +58,7 @@ class Host:
     node: Node
     key: str
     wg: dict[str, WgPeer] = field(default_factory=dict)
+    wg_generations: dict[str, int] = field(default_factory=dict)  # as ManagedBackend keeps them
     firewall: bool = False  # drops unsolicited inbound (alpha)
     fw_allowed: set[tuple[int, str, int]] = field(default_factory=set)
     alive: bool = True
@@ -191,19 +194,25 @@ class SimNet:
                 peer.next_send = self.now + 1.0
 
     def _apply(self, host: Host, desired: DesiredState) -> None:
-        wanted = {p.public_key: p for p in desired.peers}
-        for key in list(host.wg):
-            if key not in wanted:
-                del host.wg[key]
-        for key, spec in wanted.items():
-            peer = host.wg.setdefault(key, WgPeer())
-            if spec.generation != peer.generation:  # the backend re-creates the peer
-                peer = host.wg[key] = WgPeer(generation=spec.generation)
-            if spec.endpoint is not None and spec.endpoint != peer.endpoint:
-                peer.endpoint, peer.next_send = spec.endpoint, self.now
-            if spec.keepalive and not peer.keepalive:
-                peer.next_send = self.now  # wireguard-go sends at once when keepalive is turned on
-            peer.keepalive, peer.allowed = spec.keepalive, spec.allowed_ips
+        """What ManagedBackend.apply does to WireGuard's peers, done to the fake ones."""
+        current = {
+            key: PeerState(key, p.endpoint, frozenset(p.allowed), p.keepalive, p.last_handshake)
+            for key, p in host.wg.items()
+        }
+        ops, host.wg_generations = plan_peers(current, desired.peers, host.wg_generations, self.now)
+        for op in ops:
+            if op.remove:
+                del host.wg[op.public_key]
+                continue
+            peer = host.wg.setdefault(op.public_key, WgPeer())
+            if op.endpoint is not None:
+                peer.endpoint, peer.next_send = op.endpoint, self.now
+            if op.keepalive is not None:
+                if op.keepalive and not peer.keepalive:
+                    peer.next_send = self.now  # wireguard-go sends at once when keepalive is turned on
+                peer.keepalive = op.keepalive
+            if op.allowed_ips is not None:
+                peer.allowed = op.allowed_ips
 
     def _stats(self, host: Host) -> dict[str, PeerStats]:
         out = {}

@@ -17,10 +17,10 @@ def nets(*texts: str) -> tuple[IPv4Network, ...]:
     return tuple(IPv4Network(t) for t in texts)
 
 
-def cur(key: str, *ips: str, endpoint: str | None = None, keepalive: int = 0) -> PeerState:
+def cur(key: str, *ips: str, endpoint: Endpoint | None = None, keepalive: int = 0) -> PeerState:
     return PeerState(
         public_key=key,
-        endpoint=Endpoint.parse(endpoint) if endpoint else None,
+        endpoint=endpoint,
         allowed_ips=frozenset(nets(*ips)),
         keepalive=keepalive,
         last_handshake=1.0,
@@ -28,10 +28,10 @@ def cur(key: str, *ips: str, endpoint: str | None = None, keepalive: int = 0) ->
     )
 
 
-def spec(key: str, *ips: str, endpoint: str | None = None, keepalive: int = 0) -> PeerSpec:
+def spec(key: str, *ips: str, endpoint: Endpoint | None = None, keepalive: int = 0) -> PeerSpec:
     return PeerSpec(
         public_key=key,
-        endpoint=Endpoint.parse(endpoint) if endpoint else None,
+        endpoint=endpoint,
         allowed_ips=nets(*ips),
         keepalive=keepalive,
     )
@@ -60,8 +60,8 @@ def simulate(current: dict[str, PeerState], ops: list[PeerOp]) -> dict[str, froz
 
 
 def test_nothing_to_do():
-    current = by_key(cur(A, "10.1.1.2/32", endpoint="192.0.2.2:51820", keepalive=25))
-    desired = [spec(A, "10.1.1.2/32", endpoint="192.0.2.2:51820", keepalive=25)]
+    current = by_key(cur(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820), keepalive=25))
+    desired = [spec(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820), keepalive=25)]
     assert reconcile(current, desired) == []
 
 
@@ -70,7 +70,7 @@ def test_empty_to_empty():
 
 
 def test_add_new_peer_with_everything():
-    ops = reconcile({}, [spec(A, "10.1.1.2/32", endpoint="192.0.2.2:51820", keepalive=25)])
+    ops = reconcile({}, [spec(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820), keepalive=25)])
     assert ops == [
         PeerOp(
             A,
@@ -98,19 +98,19 @@ def test_remove_peer_not_wanted():
 
 def test_none_endpoint_keeps_learned_endpoint():
     # The peer roamed: WireGuard learned 203.0.113.9:4000; the core does not care.
-    current = by_key(cur(A, "10.1.1.2/32", endpoint="203.0.113.9:4000"))
+    current = by_key(cur(A, "10.1.1.2/32", endpoint=Endpoint("203.0.113.9", 4000)))
     assert reconcile(current, [spec(A, "10.1.1.2/32")]) == []
 
 
 def test_changed_endpoint_is_set_alone():
-    current = by_key(cur(A, "10.1.1.2/32", endpoint="203.0.113.9:4000"))
-    ops = reconcile(current, [spec(A, "10.1.1.2/32", endpoint="192.0.2.2:51820")])
+    current = by_key(cur(A, "10.1.1.2/32", endpoint=Endpoint("203.0.113.9", 4000)))
+    ops = reconcile(current, [spec(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820))])
     assert ops == [PeerOp(A, endpoint=Endpoint("192.0.2.2", 51820))]
 
 
 def test_same_endpoint_not_rewritten():
-    current = by_key(cur(A, "10.1.1.2/32", endpoint="192.0.2.2:51820"))
-    assert reconcile(current, [spec(A, "10.1.1.2/32", endpoint="192.0.2.2:51820")]) == []
+    current = by_key(cur(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820)))
+    assert reconcile(current, [spec(A, "10.1.1.2/32", endpoint=Endpoint("192.0.2.2", 51820))]) == []
 
 
 def test_keepalive_change_only():
@@ -126,11 +126,11 @@ def test_allowed_ips_order_does_not_matter():
 def test_move_address_from_gateway_peer_to_direct_peer():
     """10.1.1.4 was reached through gateway B; now there is a direct tunnel to D."""
     current = by_key(
-        cur(B, "10.1.1.2/32", "10.1.1.4/32", endpoint="192.0.2.2:51820"),
+        cur(B, "10.1.1.2/32", "10.1.1.4/32", endpoint=Endpoint("192.0.2.2", 51820)),
     )
     desired = [
         spec(B, "10.1.1.2/32"),
-        spec(D, "10.1.1.4/32", endpoint="198.51.100.4:50000", keepalive=25),
+        spec(D, "10.1.1.4/32", endpoint=Endpoint("198.51.100.4", 50000), keepalive=25),
     ]
     ops = reconcile(current, desired)
     assert ops == [
@@ -186,10 +186,13 @@ def test_address_from_removed_peer_goes_to_new_peer_after_removal():
 
 def test_endpoint_change_travels_with_the_first_op_of_a_split_peer():
     current = by_key(
-        cur(A, "10.1.1.2/32", "10.1.1.8/32", endpoint="192.0.2.2:1"),
+        cur(A, "10.1.1.2/32", "10.1.1.8/32", endpoint=Endpoint("192.0.2.2", 1)),
         cur(B, "10.1.1.9/32"),
     )
-    desired = [spec(A, "10.1.1.2/32", "10.1.1.9/32", endpoint="192.0.2.2:2"), spec(B, "10.1.1.8/32")]
+    desired = [
+        spec(A, "10.1.1.2/32", "10.1.1.9/32", endpoint=Endpoint("192.0.2.2", 2)),
+        spec(B, "10.1.1.8/32"),
+    ]
     ops = reconcile(current, desired)
     assert ops[0] == PeerOp(A, endpoint=Endpoint("192.0.2.2", 2), allowed_ips=nets("10.1.1.2/32"))
     assert all(op.endpoint is None for op in ops[1:])

@@ -14,6 +14,7 @@ from wg_netmanager.backends.boringtun import BoringtunBackend
 from wg_netmanager.backends.existing import ExistingBackend
 from wg_netmanager.backends.marker import CreatedMarker
 from wg_netmanager.backends.wggo import WireGuardGoBackend
+from wg_netmanager.core import checks
 
 
 def test_boringtun_command_line_and_env(tmp_path: Path):
@@ -38,10 +39,26 @@ def test_boringtun_missing_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         BoringtunBackend("wg0", tmp_path).command()
 
 
-@pytest.mark.parametrize("name", ["", "a" * 16, "wg/0", "wg 0", ".."])
-def test_bad_interface_names(tmp_path: Path, name: str):
-    with pytest.raises(BackendError, match="invalid interface name"):
-        WireGuardGoBackend(name, tmp_path)
+BAD_NAMES = ["", "a" * 16, "ä" * 8, "wg/0", "wg:0", "wg 0", "wg\x01", ".."]  # "ä" is 2 bytes
+
+
+@pytest.mark.parametrize("cls", [WireGuardGoBackend, BoringtunBackend, kernel.KernelBackend, ExistingBackend])
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_interface_names(tmp_path: Path, cls: type, name: str):
+    with pytest.raises(BackendError, match="invalid interface name") as info:
+        cls(name, tmp_path)
+    assert str(info.value) == checks.interface_problem(name)  # the same words as config's
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_config_refuses_the_same_interface_names(name: str):
+    with pytest.raises(checks.ConfigError) as info:
+        checks.interface(name, "peer.yaml", "wgInterface")
+    assert info.value.reason == checks.interface_problem(name)
+
+
+def test_longest_interface_name_is_fine(tmp_path: Path):
+    assert WireGuardGoBackend("a" * 15, tmp_path).ifname == checks.interface("a" * 15, "f", "x")
 
 
 @pytest.fixture
@@ -80,6 +97,12 @@ def test_explicit_kind_not_available(fake_world, tmp_path, kind):
 
 def test_existing_needs_nothing_installed(fake_world, tmp_path):
     assert isinstance(select_backend("existing", "wg0", tmp_path), ExistingBackend)
+
+
+@pytest.mark.parametrize("kind", checks.BACKENDS)
+def test_every_backend_config_accepts_is_selectable(fake_world, tmp_path, kind):
+    fake_world.update(dict.fromkeys(fake_world, True))
+    select_backend(kind, "wg0", tmp_path)
 
 
 def test_unknown_kind(tmp_path):

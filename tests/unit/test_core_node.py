@@ -215,7 +215,9 @@ def check_status(st: dict[str, Any]) -> None:
         assert isinstance(p["rxBytes"], int) and isinstance(p["txBytes"], int)
         IPv4Address(p["wgIp"])
         if p["endpoint"] is not None:
-            Endpoint.parse(p["endpoint"])
+            host, _, port = p["endpoint"].rpartition(":")
+            IPv4Address(host)
+            assert 0 < int(port) < 65536
 
 
 class CheckingNet(SimNet):

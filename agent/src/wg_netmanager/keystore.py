@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 from .backends.keys import generate_private_key, public_key
+from .core.checks import interface_problem
 from .core.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ class PrivateKey:
 
 
 def key_path(state_dir: Path, interface: str) -> Path:
-    if not interface or "/" in interface or interface in (".", ".."):
-        raise ValueError(f"bad interface name {interface!r}")
+    problem = interface_problem(interface)  # the name is a path component here
+    if problem:
+        raise ValueError(problem)
     return Path(state_dir) / interface / KEY_FILE
 
 

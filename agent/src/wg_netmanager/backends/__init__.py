@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.checks import BACKENDS
 from .base import Backend, BackendError
 
-KINDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")
+KINDS = BACKENDS  # the names config accepts are the names handled here
 
 
 def select_backend(kind: str, ifname: str, state_dir: Path) -> Backend:

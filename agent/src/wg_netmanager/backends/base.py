@@ -1,7 +1,8 @@
 """The interface every WireGuard backend implements, and what backends read back.
 
 A backend owns one WireGuard interface and the routes through it. The IO shell calls it from
-the asyncio loop (methods may block briefly; they talk to netlink or a local control socket).
+one worker thread, one call at a time (methods block: they talk to netlink or a local control
+socket). Nothing here imports pyroute2, so the CLI can import `BackendError` cheaply.
 """
 
 from __future__ import annotations
@@ -83,8 +84,6 @@ class Backend(abc.ABC):
     def refresh_endpoints(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Our own addresses changed: make WireGuard forget the source address it sends from."""
 
+    @abc.abstractmethod
     def local_addresses(self) -> list[IPv4Interface]:
         """Underlay IPv4 addresses of this host (not loopback, not the WireGuard interface)."""
-        from .netlink import local_addresses
-
-        return local_addresses(exclude=self.ifname)

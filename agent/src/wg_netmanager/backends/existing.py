@@ -16,7 +16,6 @@ from .kernel import NetlinkControl
 from .keys import is_zero, public_key
 from .managed import ManagedBackend
 from .uapi import SOCKET_DIR, UapiClient, socket_path
-from .wggo import check_ifname
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +24,7 @@ class ExistingBackend(ManagedBackend):
     name = "existing"
 
     def __init__(self, ifname: str, state_dir: Path, socket_dir: Path = SOCKET_DIR) -> None:
-        check_ifname(ifname)
-        self.ifname = ifname
+        super().__init__(ifname)
         self.state_dir = state_dir
         self.uapi = UapiClient(socket_path(ifname, socket_dir))
         self.control = self.uapi

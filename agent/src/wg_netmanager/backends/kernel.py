@@ -22,7 +22,6 @@ from .base import BackendError, DeviceState, IPNetwork, PeerState
 from .managed import ManagedBackend
 from .marker import CreatedMarker
 from .reconcile import PeerOp
-from .wggo import check_ifname
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +138,7 @@ class KernelBackend(ManagedBackend):
     name = "kernel"
 
     def __init__(self, ifname: str, state_dir: Path, control: NetlinkControl | None = None) -> None:
-        check_ifname(ifname)
-        self.ifname = ifname
+        super().__init__(ifname)
         self.control = control or NetlinkControl(ifname)
         self.marker = CreatedMarker(state_dir, ifname, self.name)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Protocol
 
-from ..core.model import DesiredState, InterfaceSettings, PeerSpec, PeerStats
+from ..core.checks import interface_problem
+from ..core.model import DesiredState, InterfaceSettings, PeerStats
 from . import netlink
 from .base import Backend, BackendError, DeviceState
 from .keys import public_key
-from .reconcile import PeerOp, reconcile
+from .reconcile import PeerOp, plan_peers
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,17 @@ class DeviceControl(Protocol):
 
 
 class ManagedBackend(Backend):
-    control: DeviceControl
-    address: IPv4Interface | None = None  # our wgIp, once up() has run
-    _synced: tuple[object, float] | None = None  # routes + forwarding last synced, and when
+    control: DeviceControl  # set by the subclass's __init__ (or `up`, for `existing`)
+
+    def __init__(self, ifname: str) -> None:
+        problem = interface_problem(ifname)
+        if problem is not None:
+            raise BackendError(problem)
+        self.ifname = ifname
+        self.address: IPv4Interface | None = None  # our wgIp, once up() has run
+        # PeerSpec.generation of each peer as last applied, by public key (see plan_peers).
+        self._generations: dict[str, int] = {}
+        self._synced: tuple[object, float] | None = None  # routes + forwarding synced, and when
 
     def _set_key_and_port(self, settings: InterfaceSettings) -> None:
         """Write key and port only if they differ: rewriting the port rebinds the socket."""
@@ -57,36 +65,19 @@ class ManagedBackend(Backend):
         netlink.set_link_up(self.ifname)
 
     def apply(self, desired: DesiredState) -> None:
-        state = self.control.get()
-        current = dict(state.peers)
-        fresh: list[PeerOp] = []
-        keep: dict[str, PeerSpec] = {}
-        generations = self.__dict__.setdefault("_generations", {})  # key -> last PeerSpec.generation
-        for spec in desired.peers:
-            seen = generations.get(spec.public_key)
-            peer = current.get(spec.public_key)
-            # A new generation asks for a fresh peer (see PeerSpec.generation), unless the
-            # other side's handshake just got through: then keep that session.
-            if (
-                seen is not None
-                and seen != spec.generation
-                and peer
-                and time.time() - peer.last_handshake > 5
-            ):
-                fresh.append(PeerOp(spec.public_key, remove=True))  # re-created below
-                del current[spec.public_key]
-                if spec.endpoint is None and peer.endpoint is not None:
-                    # The new peer must still know where the other side is.
-                    keep[spec.public_key] = replace(spec, endpoint=peer.endpoint)
-            generations[spec.public_key] = spec.generation
-        specs = [keep.get(spec.public_key, spec) for spec in desired.peers]
+        current = self.control.get().peers
         try:
-            ops = fresh + reconcile(current, specs)
+            # WireGuard reports handshakes in unix time, so this is the wall clock.
+            ops, generations = plan_peers(current, desired.peers, self._generations, time.time())
         except ValueError as exc:
             raise BackendError(f"{self.ifname}: {exc}") from None
         if ops:
             log.info("%s: %d peer change(s)", self.ifname, len(ops))
             self.control.apply_ops(ops)
+        self._generations = generations
+        self._sync_routes(desired)
+
+    def _sync_routes(self, desired: DesiredState) -> None:
         source = self.address.ip if self.address is not None else None
         # Most changes only move addresses between peers. Dumping the routing table through
         # pyroute2 costs milliseconds of CPU at 50 routes, so the routes are synced when they
@@ -110,6 +101,9 @@ class ManagedBackend(Backend):
 
     def stats(self) -> dict[str, PeerStats]:
         return {key: peer.stats() for key, peer in self.control.get().peers.items()}
+
+    def local_addresses(self) -> list[IPv4Interface]:
+        return netlink.local_addresses(exclude=self.ifname)
 
     def _remove_routes(self) -> None:
         self._synced = None

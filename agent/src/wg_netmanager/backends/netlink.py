@@ -4,10 +4,10 @@ Everything acts on the network namespace of the calling process (the agent runs 
 node's namespace), including /proc/sys/net, which is per namespace.
 
 Interface address: the wgIp gets the mesh prefix (10.1.1.1/24), not /32. The connected /24
-route then sends every mesh address into WireGuard, even one the core has no /32 route for
-yet, so mesh traffic fails closed (WireGuard drops it) instead of leaking to the default
-route. The per-peer /32 routes the core asks for are redundant inside the subnet but harmless,
-and the same code path serves routes outside it.
+route then sends every mesh address into WireGuard, whose AllowedIPs pick the peer; an address
+no peer has yet is dropped there (fails closed) instead of leaking to the default route. So
+the core asks for no per-peer routes; `sync_routes` serves routes outside the subnet (and
+removes per-peer /32s an earlier version installed: they carry our protocol number).
 """
 
 from __future__ import annotations
@@ -150,14 +150,6 @@ def create_link(ifname: str, kind: str) -> None:
             ipr.link("add", ifname=ifname, kind=kind)
         except NetlinkError as exc:
             raise BackendError(f"cannot create {kind} interface {ifname}: {exc.args[-1]}") from None
-
-
-def our_routes(ifname: str) -> set[IPv4Network]:
-    with _iproute() as ipr:
-        idx = link_index(ipr, ifname)
-        if idx is None:
-            return set()
-        return set(_our_routes(ipr, idx))
 
 
 def _our_routes(ipr: Any, idx: int) -> dict[IPv4Network, str | None]:

@@ -1,7 +1,11 @@
 """The smallest change from the peers WireGuard has to the peers the core wants.
 
-Pure: no IO. Both the UAPI backends and the kernel backend turn the returned `PeerOp`s into
-their own wire format, in order.
+Pure: no IO, no clock. Both the UAPI backends and the kernel backend turn the returned
+`PeerOp`s into their own wire format, in order; the simulator (tests/sim) applies the same
+ops to its model of WireGuard.
+
+`reconcile` diffs; `plan_peers` is what a backend runs: it also re-creates the peers whose
+`PeerSpec.generation` changed, and returns the generations to pass in next time.
 
 Ordering rule: an address is never in two peers' AllowedIPs at once. Phase 1 removes peers
 and shrinks peers that lose addresses; phase 2 grows peers and adds new ones. A peer that both
@@ -12,10 +16,17 @@ peer; otherwise it gets one replace in phase 1.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..core.model import Endpoint, PeerSpec
 from .base import IPNetwork, PeerState
+
+# A peer whose generation changed is kept, not re-created, when its last handshake is younger
+# than this. wireguard-go (like the kernel) sends a handshake initiation at most once per
+# REKEY_TIMEOUT (5 s); both sides start a direct-path attempt at about the same time, so a
+# handshake this recent is the other side's initiation of this attempt getting through, and
+# re-creating the peer would throw that working session away.
+HANDSHAKE_HOLD = 5.0  # seconds, wireguard-go's REKEY_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,53 @@ def reconcile(current: Mapping[str, PeerState], desired: Sequence[PeerSpec]) -> 
     """Ops that turn `current` (as read back) into `desired`, in a safe order.
 
     `PeerSpec.endpoint` None means "keep what WireGuard learned" (roaming); a set endpoint is
-    written only if it differs from the current one.
+    written only if it differs from the current one. Raises ValueError if `desired` wants a
+    peer twice or an address in two peers.
     """
     _check(desired)
+    return _diff(current, desired)
+
+
+def plan_peers(
+    current: Mapping[str, PeerState],
+    desired: Sequence[PeerSpec],
+    generations: Mapping[str, int],
+    now: float,
+) -> tuple[list[PeerOp], dict[str, int]]:
+    """`reconcile`, re-creating peers whose generation changed; and the generations applied.
+
+    `generations` is what the previous call returned (empty at first): the
+    `PeerSpec.generation` of each peer as last applied. A peer is re-created (removed, then
+    added again by the same ops) when its generation differs from that, WireGuard has it, and
+    its last handshake is more than HANDSHAKE_HOLD seconds before `now`. A peer seen for the
+    first time is just added. The re-created peer keeps the endpoint WireGuard learned when
+    the spec has none, or it would not know where the other side is.
+
+    `now` is unix wall time (`time.time()`), not a monotonic clock: it is compared with
+    `PeerState.last_handshake`, which WireGuard reports in unix time.
+    """
+    _check(desired)
+    kept = dict(current)
+    fresh: list[PeerOp] = []
+    specs: list[PeerSpec] = []
+    for spec in desired:
+        applied = generations.get(spec.public_key)
+        peer = current.get(spec.public_key)
+        if (
+            peer is not None
+            and applied is not None
+            and applied != spec.generation
+            and now - peer.last_handshake > HANDSHAKE_HOLD
+        ):
+            fresh.append(PeerOp(spec.public_key, remove=True))
+            del kept[spec.public_key]
+            if spec.endpoint is None and peer.endpoint is not None:
+                spec = replace(spec, endpoint=peer.endpoint)
+        specs.append(spec)
+    return fresh + _diff(kept, specs), {spec.public_key: spec.generation for spec in desired}
+
+
+def _diff(current: Mapping[str, PeerState], desired: Sequence[PeerSpec]) -> list[PeerOp]:
     wanted = {spec.public_key: spec for spec in desired}
     held_by: dict[IPNetwork, set[str]] = {}
     for key, peer in current.items():

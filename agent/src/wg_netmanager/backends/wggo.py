@@ -37,17 +37,6 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.02) 
         time.sleep(step)
 
 
-def check_ifname(ifname: str) -> None:
-    if (
-        not ifname
-        or len(ifname) > 15
-        or "/" in ifname
-        or ifname in (".", "..")
-        or any(c.isspace() for c in ifname)
-    ):
-        raise BackendError(f"invalid interface name {ifname!r} (1-15 characters, no '/' or spaces)")
-
-
 class WireGuardGoBackend(ManagedBackend):
     name = "wireguard-go"
     control: UapiClient
@@ -60,8 +49,7 @@ class WireGuardGoBackend(ManagedBackend):
         socket_dir: Path = SOCKET_DIR,
         binary: str | None = None,
     ) -> None:
-        check_ifname(ifname)
-        self.ifname = ifname
+        super().__init__(ifname)
         self.state_dir = state_dir
         self.control = UapiClient(socket_path(ifname, socket_dir))
         self.marker = CreatedMarker(state_dir, ifname, self.name)

@@ -12,7 +12,7 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")
+BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")  # backends.KINDS
 SHARED_KEY_LEN = 32
 NAME_MAX = 32
 IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 bytes
@@ -69,15 +69,27 @@ def ipv4(value: Any, file: str, fld: str) -> IPv4Address:
         raise ConfigError(file, fld, f"not an IPv4 address: {text!r}") from None
 
 
+def interface_problem(text: str) -> str | None:
+    """Why `text` is not a valid interface name, or None; config and the backends both ask.
+
+    The kernel's dev_valid_name(): 1 to IFNAMSIZ - 1 bytes, not "." or "..", no '/', ':' or
+    white space. Control characters, which the kernel would take, are refused too: the name
+    is also part of our file names, unit names and log lines.
+    """
+    if not text or text in (".", ".."):
+        return f"invalid interface name {text!r}"
+    if len(text.encode()) >= IFNAMSIZ:
+        return f"invalid interface name {text!r}: too long (at most {IFNAMSIZ - 1} bytes)"
+    if any(c in "/:" or c.isspace() or not c.isprintable() for c in text):
+        return f"invalid interface name {text!r}: no '/', ':', spaces or control characters"
+    return None
+
+
 def interface(value: Any, file: str, fld: str) -> str:
     text: str = typed(value, str, "an interface name", file, fld)
-    # The kernel's dev_valid_name(): the name is also a path component of our files.
-    if not text or text in (".", ".."):
-        raise ConfigError(file, fld, f"invalid interface name {text!r}")
-    if len(text.encode()) >= IFNAMSIZ:
-        raise ConfigError(file, fld, f"interface name {text!r} too long (at most {IFNAMSIZ - 1})")
-    if any(c in "/:" or c.isspace() or not c.isprintable() for c in text):
-        raise ConfigError(file, fld, f"invalid interface name {text!r}: no '/', ':' or spaces")
+    problem = interface_problem(text)
+    if problem is not None:
+        raise ConfigError(file, fld, problem)
     return text
 
 

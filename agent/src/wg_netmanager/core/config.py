@@ -190,7 +190,7 @@ def _with_peers(net: NetConfig, entries: list[tuple[str, dict[str, Any]]], sourc
 
 def _static_peer(spec: dict[str, Any], subnet: IPv4Network, source: str, fld: str) -> StaticPeer:
     host, port = checks.endpoint(spec["endPoint"], source, f"{fld}.endPoint")
-    admin = port + 1 if port < 65535 else port - 1
+    admin = default_admin_port(port)
     if spec.get("adminPort") is not None:
         admin = checks.port(spec["adminPort"], source, f"{fld}.adminPort")
     if admin == port:
@@ -202,6 +202,11 @@ def _static_peer(spec: dict[str, Any], subnet: IPv4Network, source: str, fld: st
         return StaticPeer(default_static_name(ip), host, port, admin, ip, named=False)
     where = fld if fld.startswith("peers.") else f"{fld}.name"
     return StaticPeer(checks.name(raw_name, source, where), host, port, admin, ip)
+
+
+def default_admin_port(wg_port: int) -> int:
+    """The control channel's port when none is given: the WireGuard port + 1 (- 1 at 65535)."""
+    return wg_port + 1 if wg_port < 65535 else wg_port - 1
 
 
 def default_static_name(wg_ip: IPv4Address) -> str:
@@ -311,10 +316,7 @@ def node_settings(
     admin_port, admin_lay = pick("admin_port")
     admin_given = admin_port is not None
     if admin_port is None:
-        if static is not None:
-            admin_port = static.admin_port
-        else:
-            admin_port = wg_port + 1 if wg_port < 65535 else wg_port - 1
+        admin_port = static.admin_port if static is not None else default_admin_port(wg_port)
     if admin_port == wg_port:
         blame, lay = ("admin_port", admin_lay) if admin_given else ("wg_port", wg_lay)
         raise fail(blame, lay, f"the admin port and the WireGuard port are both {wg_port}")

@@ -30,11 +30,6 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @classmethod
-    def parse(cls, text: str) -> Endpoint:
-        host, _, port = text.rpartition(":")
-        return cls(host, int(port))
-
 
 @dataclass(frozen=True)
 class PeerSpec:
@@ -44,9 +39,10 @@ class PeerSpec:
     endpoint: Optional[Endpoint]  # None: let the peer initiate
     allowed_ips: tuple[IPv4Network, ...]
     keepalive: int = 0  # persistent keepalive seconds, 0 = off
-    # A new value makes the backend re-create the peer. wireguard-go sends no handshake
-    # initiation within 5 s of the previous one, even one that had nowhere to go; a fresh
-    # peer sends its first one the moment its keepalive is turned on (hole punching).
+    # A new value makes the backend re-create the peer, unless its last handshake is only
+    # seconds old (backends.reconcile.plan_peers). wireguard-go sends no handshake initiation
+    # within 5 s of the previous one, even one that had nowhere to go; a fresh peer sends its
+    # first one the moment its keepalive is turned on (hole punching).
     generation: int = 0
 
 
