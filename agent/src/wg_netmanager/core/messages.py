@@ -61,8 +61,7 @@ class NodeInfo:
             "l": [str(a) for a in self.locals],
             "s": self.static,
             "ep": str(self.endpoint) if self.endpoint else None,
-            "e": self.epoch,
-        }
+        } | ({"e": self.epoch} if self.epoch else {})
 
     @classmethod
     def from_json(cls, d: Any) -> NodeInfo:
