@@ -20,6 +20,7 @@ from typing import Any
 
 from . import install
 from .backends.base import BackendError
+from .certcmd import cmd_ca, cmd_cert, cmd_pubkey
 from .cliargs import (
     EXIT_USAGE,
     PROG,
@@ -208,6 +209,9 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "genkey": cmd_genkey,
     "check-config": cmd_check_config,
     "install": cmd_install,
+    "pubkey": cmd_pubkey,
+    "ca": cmd_ca,
+    "cert": cmd_cert,
 }
 
 

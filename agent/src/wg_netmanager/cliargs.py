@@ -50,6 +50,9 @@ commands (`{PROG} COMMAND --help` for their options):
   genkey          print a new shared key for net.yaml
   check-config    validate net.yaml (and peer.yaml / node options) and summarize them
   install         write a hardened systemd unit for this node and start it
+  pubkey          print this node's WireGuard public key (made when absent)
+  ca init         make the optional network CA: ca.key and ca.pub
+  cert            sign a node's certificate (cert sign), print one (cert show)
 
 examples:
   {PROG} -c net.yaml -i wg0 -a 10.1.1.1 -n alice
@@ -176,7 +179,7 @@ def run_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
         usage=f"{PROG} [run] [-c NET_YAML] [-p PEER_YAML] [-i IFACE -a IP -n NAME | INTERFACE WG_IP NAME]"
-        f" [options]\n       {PROG} {{status,genkey,check-config,install}} [options]",
+        f" [options]\n       {PROG} {{status,genkey,check-config,install,pubkey,ca,cert}} [options]",
         description="Run the wg_netmanager agent: a WireGuard mesh that finds direct\n"
         "(LAN or hole-punched) paths between its nodes, and relays through another\n"
         "node where there is none.",
