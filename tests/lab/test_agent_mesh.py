@@ -108,35 +108,50 @@ def test_gateway_loss_reroutes(mesh_on: Any) -> None:
 
 def test_forged_claims_are_rejected(mesh_on: Any) -> None:
     """A node holding the shared key that claims an address outside the subnet (or another
-    node's) is rejected by the static node, and nobody routes to it."""
+    node's), or another node's key, is rejected by the static node and nobody routes to it;
+    junk, forgeries and replays are dropped and counted."""
     mesh = mesh_on("seed-basic")
     wait_for(lambda: (mesh.status("beta") or {}).get("converged"), 15)
+    charlie_key = mesh.status("charlie")["publicKey"]
     script = f"""
-import base64, random, socket, time
+import base64, os, socket
 from ipaddress import IPv4Address
-from wg_netmanager.core import messages as m
-from wg_netmanager.core.wire import Codec
-key = base64.b64decode({mesh.shared_key!r})
-codec = Codec(key, random.getrandbits(64))
+from wg_netmanager.core import messages as m, wire
+from wg_netmanager.core.wire import Codec, Identity
+BETA = ("198.51.100.2", 50001)
+codec = Codec(base64.b64decode({mesh.shared_key!r}), Identity(os.urandom(32)), 77)
+mine = base64.b64encode(codec.identity.public).decode()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-pub = base64.b64encode(bytes(32)).decode()
-for name, ip in (("mallory", "8.8.8.8"), ("mallory", "10.1.1.3")):
-    info = m.NodeInfo(name, IPv4Address(ip), pub, 50000, 50001)
-    t, body = m.encode(m.Hello(info, 0))
-    s.sendto(codec.seal(t, body, time.time()), ("198.51.100.2", 50001))
-s.sendto(b"\\x00" * 40, ("198.51.100.2", 50001))  # foreign
-s.sendto(b"WGNM\\x01" + bytes(10), ("198.51.100.2", 50001))  # truncated
-s.sendto(b"WGNM\\x01" + bytes(16) + bytes(48), ("198.51.100.2", 50001))  # forged
-real = codec.seal(t, body, time.time())
-s.sendto(real, ("198.51.100.2", 50001))
-s.sendto(real, ("198.51.100.2", 50001))  # replayed
+s.settimeout(5)
+s.sendto(codec.keyreq(1), BETA)
+opened = codec.open(s.recv(2000))
+beta, epoch, cookie = opened.sender, opened.epoch, m.decode(opened.msg_type, opened.body).cookie
+def hello(name, ip, key):
+    t, body = m.encode(m.Hello(m.NodeInfo(name, IPv4Address(ip), key, 50000, 50001), 0, cookie))
+    return codec.seal(t, body, beta, epoch)
+claims = (("mallory", "8.8.8.8", mine), ("mallory", "10.1.1.3", mine))
+for name, ip, key in claims + (("charlie", "10.1.1.3", {charlie_key!r}),):  # not its key
+    s.sendto(hello(name, ip, key), BETA)
+s.sendto(b"\\x00" * 40, BETA)  # foreign
+s.sendto(b"WGNM\\x02\\x01" + bytes(10), BETA)  # truncated
+s.sendto(b"WGNM\\x02\\x01" + os.urandom(120), BETA)  # unauthenticated: no shared key
+forged = bytearray(hello("charlie", "10.1.1.3", {charlie_key!r}))
+forged[6:38] = base64.b64decode({charlie_key!r})  # speak as charlie: mac1 is easy, the rest is not
+forged[-16:] = wire._blake(bytes(forged[:-16]), codec.mac1_key(beta), 16)
+s.sendto(bytes(forged), BETA)
+real = hello("mallory", "8.8.8.8", mine)  # refused, and then only replayed
+s.sendto(real, BETA)
+s.sendto(real, BETA)  # replayed
 """
     mesh.lab.host("alpha").run([PYTHON, "-c", script], timeout=120)
-    wait_for(lambda: mesh.status("beta")["drops"]["rejected"] >= 2, 5, what="rejections counted")
+    wait_for(lambda: mesh.status("beta")["drops"]["rejected"] >= 4, 5, what="rejections counted")
     drops = mesh.status("beta")["drops"]
-    assert drops["foreign"] >= 1 and drops["truncated"] >= 1 and drops["forged"] >= 1
-    assert drops["replayed"] >= 1
+    assert drops["foreign"] >= 1 and drops["truncated"] >= 1 and drops["unauthenticated"] >= 1
+    assert drops["forged"] >= 1 and drops["replayed"] >= 1
     assert all("mallory" not in mesh.paths(h) for h in mesh.hosts)
+    assert mesh.status("alpha") is not None
+    charlie = [p for p in mesh.status("alpha")["peers"] if p["name"] == "charlie"]
+    assert [p["publicKey"] for p in charlie] == [charlie_key]  # still the real one
     routes = mesh.lab.host("beta").run(["ip", "route"]).stdout
     assert "8.8.8.8" not in routes
     # and the mesh is unharmed (a ping can miss while a pair moves from gateway to direct)

@@ -11,6 +11,8 @@ real backends' `plan_peers`, so the peer re-creation rule simulated is the one t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import heapq
 import random
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from wg_netmanager.backends.base import PeerState
 from wg_netmanager.backends.reconcile import plan_peers
 from wg_netmanager.core.model import DesiredState, Endpoint, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
+from wg_netmanager.core.wire import Identity
 
 SUBNET = IPv4Network("10.1.0.0/16")
 WG_PORT, ADMIN_PORT = 50000, 50001
@@ -96,9 +99,10 @@ class SimNet:
     def add_host(
         self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False
     ) -> Host:
-        key = _fake_key(name)
+        identity = sim_identity(name)
+        key = base64.b64encode(identity.public).decode()
         params = Params(name, IPv4Address(wg_ip), SUBNET, key, WG_PORT, ADMIN_PORT, tuple(self.statics))
-        node = Node(params, self.shared, self.now, random.Random(self.rng.getrandbits(32)))
+        node = Node(params, self.shared, identity, self.now, random.Random(self.rng.getrandbits(32)))
         prefix = 24
         node.set_locals([IPv4Interface(f"{ip}/{prefix}")])
         host = Host(name, ip, nat, node, key, firewall=firewall)
@@ -372,8 +376,6 @@ def scale(net: SimNet, n: int, statics: Optional[int] = None) -> SimNet:
     return net
 
 
-def _fake_key(name: str) -> str:
-    import base64
-    import hashlib
-
-    return base64.b64encode(hashlib.sha256(name.encode()).digest()).decode()
+def sim_identity(name: str) -> Identity:
+    """A host's key pair, the same in every run (its private key: a hash of its name)."""
+    return Identity(hashlib.sha256(name.encode()).digest())

@@ -5,80 +5,60 @@ Derandomized, so CI sees the same examples every run; a failure prints a reprodu
 
 from __future__ import annotations
 
-import base64
 import json
-import random
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 from typing import Any
 
+from corekit import BETA_INFO, NOW, Fake, beta, info, key, linked, make_node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wg_netmanager.core import messages as m
 from wg_netmanager.core import wire
 from wg_netmanager.core.model import Endpoint
-from wg_netmanager.core.node import Node, Params, StaticNode
-from wg_netmanager.core.wire import Codec
+from wg_netmanager.core.node import Node
 
-SHARED = bytes(range(32))
-NOW = 1_700_000_000.0
-SUBNET = IPv4Network("10.1.1.0/24")
-BETA = StaticNode("beta", IPv4Address("10.1.1.2"), "198.51.100.2", 50000, 50001)
 SRC = Endpoint("192.0.2.7", 40001)
 FUZZ = settings(
     max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-
-
-def key(n: int) -> str:
-    return base64.b64encode(n.to_bytes(32, "big")).decode()
-
-
-def info(name: str, ip: str, n: int, **kw: Any) -> m.NodeInfo:
-    return m.NodeInfo(name, IPv4Address(ip), key(n), 50000, 50001, **kw)
-
-
-BETA_INFO = info("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
 CHARLIE = info("charlie", "10.1.1.3", 3, locals=(IPv4Interface("192.168.1.3/24"),))
-
-
-def make_node(name: str, ip: str, n: int) -> Node:
-    params = Params(name, IPv4Address(ip), SUBNET, key(n), 50000, 50001, (BETA,))
-    return Node(params, SHARED, NOW, random.Random(n))
 
 
 @dataclass
 class Scene:
-    """A static node and a client that has already heard from the static node, so that a
-    datagram of every type has a receiver that accepts it."""
+    """A static node and a client that holds it as its static node, and a member that has a
+    cookie: a datagram of every type has a receiver that accepts it."""
 
     beta: Node
     alice: Node
-    beta_codec: Codec  # speaks as beta to alice (the session alice knows)
-    charlie_codec: Codec  # another member
+    beta_fake: Fake  # speaks as beta to alice (the key and run alice holds)
+    charlie: Fake  # another member
+    cookie: bytes  # beta's, for charlie at SRC
 
     def receiver(self, t: int) -> Node:
         return self.beta if t in (m.MsgType.HELLO, m.MsgType.LEAVE) else self.alice
 
-    def sender(self, t: int) -> Codec:
-        return self.charlie_codec if t in (m.MsgType.HELLO, m.MsgType.LEAVE) else self.beta_codec
+    def seal(self, t: int, body: bytes) -> bytes:
+        sender = self.beta_fake if t in (m.MsgType.HELLO_ACK, m.MsgType.TABLE) else self.charlie
+        node = self.receiver(t)
+        return sender.codec.seal(t, body, node.codec.identity.public, node.codec.epoch)
 
 
 def scene() -> Scene:
-    s = Scene(
-        make_node("beta", "10.1.1.2", 2),
-        make_node("alice", "10.1.1.1", 1),
-        Codec(SHARED, 22),
-        Codec(SHARED, 3),
-    )
-    s.alice.datagram(NOW, s.beta_codec.seal(*m.encode(m.HelloAck(BETA_INFO, 1)), NOW), SRC)
-    assert sum(s.alice.drops.values()) == 0
+    s = Scene(beta(), make_node("alice", "10.1.1.1", 1), Fake(2), Fake(3), b"")
+    linked(s.alice, s.beta_fake, version=1)
+    s.cookie = s.charlie.cookie(s.beta, SRC)
+    s.beta.take_outgoing()
+    s.alice.take_outgoing()
+    assert sum(s.alice.drops.values()) == sum(s.beta.drops.values()) == 0
     return s
 
 
+COOKIE = scene().cookie  # scenes are deterministic: every one gives charlie this cookie
 VALID: list[m.Message] = [
-    m.Hello(CHARLIE, 0),
+    m.Hello(CHARLIE, 0, COOKIE),
     m.HelloAck(BETA_INFO, 2),
     m.TableChunk(2, 0, 1, (BETA_INFO, CHARLIE)),
     m.Probe("charlie", key(3), 77),
@@ -126,7 +106,7 @@ def test_mutated_datagrams_count_one_drop_unless_unchanged(which: int, data: st.
     s = scene()
     msg = VALID[which]
     t, body = m.encode(msg)
-    original = s.sender(t).seal(t, body, NOW)
+    original = s.seal(t, body)
     mutated = data.draw(mutation(original))
     node = s.receiver(t)
     before = drops(node)
@@ -142,7 +122,7 @@ def test_every_valid_message_is_accepted_by_its_receiver() -> None:
     for msg in VALID:
         t, body = m.encode(msg)
         node = s.receiver(t)
-        node.datagram(NOW, s.sender(t).seal(t, body, NOW), SRC)
+        node.datagram(NOW, s.seal(t, body), SRC)
         assert drops(node) == 0, (msg, node.drops)
 
 
@@ -181,7 +161,7 @@ def feed(t: int, obj: Any) -> None:
     s = scene()
     for node in (s.beta, s.alice):
         before = drops(node)
-        node.datagram(NOW, s.sender(t).seal(t, body, NOW), SRC)
+        node.datagram(NOW, s.seal(t, body), SRC)
         assert drops(node) - before in (0, 1)
         node.tick(NOW + 1)
         node.desired(NOW + 1)
@@ -203,5 +183,5 @@ def test_near_valid_json_bodies_never_raise(body: tuple[int, Any]) -> None:
 def test_deeply_nested_json_body_is_one_drop() -> None:
     s = scene()
     before = drops(s.beta)
-    s.beta.datagram(NOW, s.charlie_codec.seal(m.MsgType.HELLO, b"[" * 1300, NOW), SRC)
+    s.beta.datagram(NOW, s.seal(m.MsgType.HELLO, b"[" * 1300), SRC)
     assert drops(s.beta) == before + 1

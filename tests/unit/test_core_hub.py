@@ -258,3 +258,29 @@ def test_claims_index_follows_leaves_and_changes() -> None:
     assert hub.check_claim(node("x", "10.1.1.7", 9)) is not None
     hub.leave(ALICE.public_key)
     assert hub.check_claim(node("alice", "10.1.1.7", 9)) is None
+
+
+def test_claims_index_follows_members_and_caps_one_source() -> None:
+    """Kept as members come and go (not rebuilt per HELLO, which was quadratic)."""
+    hub = make_hub()
+    src = Endpoint("203.0.113.5", 40000)
+    infos = [node(f"n{i}", f"10.1.1.{20 + i}", 20 + i) for i in range(30)]
+    for i in infos:
+        hub.hello(i, NOW, src)
+    hub.leave(infos[0].public_key)
+    hub.hello(replace(infos[1], name="renamed"), NOW, Endpoint("203.0.113.6", 1))  # same key, new name
+    hub.expire(NOW + TIMEOUT + 100)  # everyone left
+    assert hub._by_ip == {} and hub._by_name == {} and not +hub._per_source
+    for i in infos[:3]:
+        hub.hello(i, NOW, src)
+    assert hub.check_claim(node("x", "10.1.1.22", 99)) is not None  # taken by n2
+    assert hub.check_claim(node("n0", "10.1.1.99", 99)) is not None  # name taken
+    assert hub.check_claim(node("x", "10.1.1.99", 99), src) is None
+    assert hub._per_source[src.host] == 3
+
+
+def test_ipv6_observed_endpoint_is_not_published() -> None:
+    """v1: one IPv6 endpoint in the table made every member drop the whole chunk."""
+    hub = joined(ALICE)
+    hub.observed(ALICE.public_key, Endpoint("2001:db8::1", 50000))
+    assert hub.members[ALICE.public_key].info.endpoint is None and not hub.dirty

@@ -12,7 +12,7 @@ import pytest
 from wg_netmanager.core import messages as m
 from wg_netmanager.core import wire
 from wg_netmanager.core.model import Endpoint
-from wg_netmanager.core.wire import Codec, Drop
+from wg_netmanager.core.wire import Codec, Drop, Identity
 
 NOW = 1_700_000_000.0
 
@@ -302,15 +302,18 @@ def test_chunk_table_fits_datagrams_and_keeps_order() -> None:
     table = big_table()
     chunks = m.chunk_table(42, table)
     assert len(chunks) > 1
-    codec, peer = Codec(bytes(32), 1), Codec(bytes(32), 2)
+    codec, peer = (
+        Codec(bytes(32), Identity(bytes([1]) * 32), 1),
+        Codec(bytes(32), Identity(bytes([2]) * 32), 2),
+    )
     union: list[m.NodeInfo] = []
     for i, chunk in enumerate(chunks):
         assert (chunk.version, chunk.index, chunk.count) == (42, i, len(chunks))
         assert chunk.entries
         t, body = m.encode(chunk)
-        data = codec.seal(t, body, NOW)
+        data = codec.seal(t, body, peer.identity.public, peer.epoch)
         assert len(data) <= wire.MAX_DATAGRAM
-        opened = peer.open(data, NOW)
+        opened = peer.open(data)
         decoded = m.decode(opened.msg_type, opened.body)
         assert decoded == chunk
         union += decoded.entries

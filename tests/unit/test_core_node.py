@@ -2,76 +2,51 @@
 
 from __future__ import annotations
 
-import base64
 import random
 import sys
 from collections import Counter
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
+from corekit import (
+    ALICE_SRC,
+    BETA,
+    BETA_ADMIN,
+    BETA_INFO,
+    NOW,
+    SHARED,
+    SUBNET,
+    Fake,
+    beta,
+    exchange,
+    ident,
+    info,
+    key,
+    linked,
+    make_node,
+    names,
+)
 
 from wg_netmanager.core import messages as m
 from wg_netmanager.core.model import DesiredState, Endpoint, PathKind
 from wg_netmanager.core.node import Node, Params, StaticNode
-from wg_netmanager.core.wire import Codec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
 import simnet  # noqa: E402
 from simnet import Host, SimNet  # noqa: E402
 
-SHARED = bytes(range(32))
-NOW = 1_700_000_000.0
-SUBNET = IPv4Network("10.1.1.0/24")
-BETA = StaticNode("beta", IPv4Address("10.1.1.2"), "198.51.100.2", 50000, 50001)
-BETA_ADMIN = Endpoint("198.51.100.2", 50001)
-ALICE_SRC = Endpoint("203.0.113.1", 40001)
-
-
-def key(n: int) -> str:
-    return base64.b64encode(n.to_bytes(32, "big")).decode()
-
-
-def make_node(name: str, ip: str, n: int) -> Node:
-    params = Params(name, IPv4Address(ip), SUBNET, key(n), 50000, 50001, (BETA,))
-    node = Node(params, SHARED, NOW, random.Random(n))
-    node.set_locals([IPv4Interface("192.168.1.3/24")])
-    return node
-
-
-def info(name: str, ip: str, n: int, **kw: Any) -> m.NodeInfo:
-    return m.NodeInfo(name, IPv4Address(ip), key(n), 50000, 50001, **kw)
-
-
-def sealed(codec: Codec, msg: m.Message, now: float = NOW) -> bytes:
-    return codec.seal(*m.encode(msg), now)
-
-
-def beta() -> Node:
-    return make_node("beta", "10.1.1.2", 2)
-
-
-def deliver(src: Node, dst: Node, src_ep: Endpoint, now: float = NOW) -> None:
-    for data, _ in src.take_outgoing():
-        dst.datagram(now, data, src_ep)
-
-
-def names(node: Node, now: float = NOW) -> set[str]:
-    """The peers in its status once it has taken in what it received (the view is merged on a tick)."""
-    node.tick(now)
-    return {p["name"] for p in node.status(now)["peers"]}
-
 
 @pytest.mark.parametrize("claim_ip", ["8.8.8.8", "10.1.1.1", "10.1.1.2", "10.1.1.0", "10.1.1.255"])
 def test_static_node_rejects_bad_address_claims(claim_ip: str) -> None:
     hub, alice = beta(), make_node("alice", "10.1.1.1", 1)
-    alice.tick(NOW)
-    deliver(alice, hub, ALICE_SRC)
+    exchange(alice, hub, ALICE_SRC, BETA_ADMIN)
     assert hub.drops["rejected"] == 0 and "alice" in names(hub)
     hub.take_outgoing()
-    mallory = Codec(SHARED, 666)
-    hub.datagram(NOW, sealed(mallory, m.Hello(info("mallory", claim_ip, 66), 0)), Endpoint("192.0.2.66", 1))
+    mallory, src = Fake(66), Endpoint("192.0.2.66", 1)
+    cookie = mallory.cookie(hub, src)
+    hub.datagram(NOW, mallory.to(hub, m.Hello(info("mallory", claim_ip, 66), 0, cookie)), src)
     assert hub.drops["rejected"] == 1
     assert hub.take_outgoing() == []  # not even an answer
     assert "mallory" not in names(hub, NOW + 1)
@@ -80,12 +55,10 @@ def test_static_node_rejects_bad_address_claims(claim_ip: str) -> None:
 
 
 def test_client_filters_bad_table_entries() -> None:
-    alice = make_node("alice", "10.1.1.1", 1)
-    fake_beta = Codec(SHARED, 222)
-    beta_info = info("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
-    alice.datagram(NOW, sealed(fake_beta, m.HelloAck(beta_info, 5)), BETA_ADMIN)
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)
     entries = (
-        beta_info,
+        BETA_INFO,
         info("charlie", "10.1.1.3", 3),
         info("outside", "10.2.0.1", 4),
         info("dup-ip", "10.1.1.3", 5),
@@ -96,7 +69,8 @@ def test_client_filters_bad_table_entries() -> None:
         info("me-key", "10.1.1.10", 1),
         info("dave", "10.1.1.11", 11),
     )
-    alice.datagram(NOW, sealed(fake_beta, m.TableChunk(5, 0, 1, entries)), BETA_ADMIN)
+    for chunk in m.chunk_table(5, list(entries)):
+        alice.datagram(NOW, fake_beta.to(alice, chunk), BETA_ADMIN)
     assert sum(alice.drops.values()) == 0
     alice.tick(NOW)
     assert {i.name for i in alice.view.values()} == {"beta", "charlie", "dave", "me-name"}
@@ -106,86 +80,83 @@ def test_client_filters_bad_table_entries() -> None:
 
 
 def test_client_applies_a_delta_only_over_the_version_it_holds() -> None:
-    alice = make_node("alice", "10.1.1.1", 1)
-    fake_beta = Codec(SHARED, 222)
-    beta_info = info("beta", "10.1.1.2", 2, static=True, endpoint=Endpoint("198.51.100.2", 50000))
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     charlie, dave = info("charlie", "10.1.1.3", 3), info("dave", "10.1.1.4", 4)
     erin = info("erin", "10.1.1.5", 5)
-    alice.datagram(NOW, sealed(fake_beta, m.HelloAck(beta_info, 5)), BETA_ADMIN)
-    alice.datagram(NOW, sealed(fake_beta, m.TableChunk(5, 0, 1, (beta_info, charlie))), BETA_ADMIN)
+    linked(alice, fake_beta)
+    alice.datagram(NOW, fake_beta.to(alice, m.TableChunk(5, 0, 1, (BETA_INFO, charlie))), BETA_ADMIN)
     assert names(alice) == {"beta", "charlie"}
     delta = m.TableChunk(6, 0, 1, (dave,), base=5, removed=(charlie.public_key,))
-    alice.datagram(NOW, sealed(fake_beta, delta), BETA_ADMIN)
+    alice.datagram(NOW, fake_beta.to(alice, delta), BETA_ADMIN)
     assert names(alice) == {"beta", "dave"} and alice.links["beta"].version == 6
     stale = m.TableChunk(8, 0, 1, (erin,), base=7)  # over a version it never got
-    alice.datagram(NOW, sealed(fake_beta, stale), BETA_ADMIN)
+    alice.datagram(NOW, fake_beta.to(alice, stale), BETA_ADMIN)
     assert names(alice) == {"beta", "dave"} and alice.links["beta"].version == 6
     assert sum(alice.drops.values()) == 0  # not an attack: the next HELLO asks for version 6
     alice.take_outgoing()
     alice.tick(NOW + 1.5)
-    hellos = [d for d, dst in alice.take_outgoing() if dst == BETA_ADMIN]
-    reader = Codec(SHARED, 224)
-    hello = [m.decode(o.msg_type, o.body) for o in map(lambda d: reader.open(d, NOW + 1.5), hellos)]
-    assert hello and hello[-1].table_version == 6  # type: ignore[union-attr]
-    # beta restarts (a new session): its versions start again, ours mean nothing to it.
-    beta_again = Codec(SHARED, 223)
-    alice.datagram(NOW + 2, sealed(beta_again, m.HelloAck(beta_info, 1)), BETA_ADMIN)
+    sent = [fake_beta.read(d)[1] for d, dst in alice.take_outgoing() if dst == BETA_ADMIN]
+    hellos = [h for h in sent if isinstance(h, m.Hello)]
+    assert hellos and hellos[-1].table_version == 6
+    # beta restarts (a new run): its versions start again, ours mean nothing to it.
+    beta_again = Fake(2, epoch=5555)
+    beta_again.answer_keyreq(alice, NOW + 4)  # alice asks again once beta went quiet
+    alice.datagram(NOW + 4, beta_again.to(alice, m.HelloAck(BETA_INFO, 1)), BETA_ADMIN)
     assert alice.links["beta"].version == 0
-    alice.datagram(NOW + 2, sealed(beta_again, m.TableChunk(2, 0, 1, (erin,), base=1)), BETA_ADMIN)
+    alice.datagram(NOW + 4, beta_again.to(alice, m.TableChunk(2, 0, 1, (erin,), base=1)), BETA_ADMIN)
     assert alice.links["beta"].version == 0
-    alice.datagram(NOW + 2, sealed(beta_again, m.TableChunk(2, 0, 1, (beta_info, erin))), BETA_ADMIN)
-    assert names(alice, NOW + 2) == {"beta", "erin"}
+    alice.datagram(NOW + 4, beta_again.to(alice, m.TableChunk(2, 0, 1, (BETA_INFO, erin))), BETA_ADMIN)
+    assert names(alice, NOW + 4) == {"beta", "erin"}
 
 
-def test_table_from_unknown_session_and_ack_from_unknown_static_are_rejected() -> None:
-    alice = make_node("alice", "10.1.1.1", 1)
-    stranger = Codec(SHARED, 333)
-    alice.datagram(NOW, sealed(stranger, m.TableChunk(1, 0, 1, (info("x", "10.1.1.20", 20),))), BETA_ADMIN)
+def test_table_and_acks_from_anyone_but_the_static_nodes_key_are_rejected() -> None:
+    alice, fake_beta, stranger = make_node("alice", "10.1.1.1", 1), Fake(2), Fake(33)
+    linked(alice, fake_beta)
+    before = alice.drops["rejected"]
+    alice.datagram(NOW, stranger.to(alice, m.TableChunk(1, 0, 1, (info("x", "10.1.1.20", 20),))), BETA_ADMIN)
     alice.datagram(
-        NOW, sealed(stranger, m.HelloAck(info("gamma", "10.1.1.5", 5, static=True), 1)), BETA_ADMIN
+        NOW, stranger.to(alice, m.HelloAck(info("gamma", "10.1.1.5", 5, static=True), 1)), BETA_ADMIN
     )
     alice.datagram(
-        NOW, sealed(stranger, m.HelloAck(info("beta", "10.1.1.99", 5, static=True), 1)), BETA_ADMIN
+        NOW, stranger.to(alice, m.HelloAck(info("beta", "10.1.1.99", 33, static=True), 1)), BETA_ADMIN
     )
-    assert alice.drops["rejected"] == 3
+    alice.datagram(NOW, stranger.to(alice, m.HelloAck(BETA_INFO, 9)), BETA_ADMIN)  # beta's name and key
+    alice.datagram(NOW, stranger.to(alice, m.KeyResp(12345, bytes(16))), BETA_ADMIN)  # unasked
+    assert alice.drops["rejected"] - before == 5
     alice.tick(NOW)
-    assert alice.view == {}
+    assert set(alice.view) == {key(2)} and alice.links["beta"].info == BETA_INFO
 
 
-def test_non_static_node_never_answers_hello() -> None:
-    alice = make_node("alice", "10.1.1.1", 1)
+def test_non_static_node_never_answers_hello_or_keyreq() -> None:
+    alice, charlie = make_node("alice", "10.1.1.1", 1), Fake(3)
     alice.take_outgoing()
-    charlie = Codec(SHARED, 3)
-    alice.datagram(NOW, sealed(charlie, m.Hello(info("charlie", "10.1.1.3", 3), 0)), Endpoint("192.0.2.3", 1))
-    assert alice.drops["rejected"] == 1
+    src = Endpoint("192.0.2.3", 1)
+    alice.datagram(NOW, charlie.to(alice, m.Hello(info("charlie", "10.1.1.3", 3), 0)), src)
+    alice.datagram(NOW, charlie.codec.keyreq(1), src)
+    assert alice.drops["rejected"] == 2
     assert alice.take_outgoing() == []
     assert alice.hub is None
 
 
-def test_leave_removes_member_only_with_matching_name() -> None:
-    hub = beta()
-    charlie = Codec(SHARED, 3)
+def test_leave_removes_member_only_with_matching_name_and_key() -> None:
+    hub, charlie, mallory = beta(), Fake(3), Fake(66)
     src = Endpoint("192.0.2.3", 50001)
-    hub.datagram(NOW, sealed(charlie, m.Hello(info("charlie", "10.1.1.3", 3), 0)), src)
+    charlie.hello(hub, info("charlie", "10.1.1.3", 3), src)
     assert "charlie" in names(hub)
-    hub.datagram(NOW, sealed(charlie, m.Leave("someone", key(3))), src)
+    hub.datagram(NOW, charlie.to(hub, m.Leave("someone", key(3))), src)
+    hub.datagram(NOW, mallory.to(hub, m.Leave("charlie", key(3))), src)  # not charlie's key
     assert "charlie" in names(hub)
-    hub.datagram(NOW, sealed(charlie, m.Leave("charlie", key(3))), src)
+    hub.datagram(NOW, charlie.to(hub, m.Leave("charlie", key(3))), src)
     assert "charlie" not in names(hub)
-    assert sum(hub.drops.values()) == 0
 
 
 def test_hello_gets_ack_and_table_and_client_learns_view() -> None:
     hub, alice = beta(), make_node("alice", "10.1.1.1", 1)
-    alice.tick(NOW)
-    deliver(alice, hub, ALICE_SRC)
-    out = hub.take_outgoing()
-    assert out and all(dst == ALICE_SRC for _, dst in out)
-    for data, _ in out:
-        alice.datagram(NOW, data, BETA_ADMIN)
+    exchange(alice, hub, ALICE_SRC, BETA_ADMIN)
     alice.tick(NOW + 0.1)
     assert {i.name for i in alice.view.values()} == {"beta"}
     assert alice.status(NOW + 0.1)["converged"]
+    assert sum(hub.drops.values()) == sum(alice.drops.values()) == 0
 
 
 STATUS_TOP = {"name", "wgIp", "publicKey", "converged", "drops", "peers"}
@@ -200,7 +171,17 @@ STATUS_PEER = {
     "rxBytes",
     "txBytes",
 }
-DROPS = {"foreign", "truncated", "forged", "replayed", "stale", "rejected"}
+DROPS = {
+    "foreign",
+    "truncated",
+    "unauthenticated",
+    "forged",
+    "replayed",
+    "stale",
+    "rejected",
+    "unproven",
+    "limited",
+}
 
 
 def check_status(st: dict[str, Any]) -> None:
@@ -263,7 +244,7 @@ def test_static_nodes_by_dns_name_are_looked_up_often_while_they_do_not_answer()
     last address."""
     dyn = StaticNode("dyn", IPv4Address("10.1.1.9"), None, 50000, 50001)  # by DNS name
     params = Params("alice", IPv4Address("10.1.1.1"), SUBNET, key(1), 50000, 50001, (BETA, dyn))
-    alice, b = Node(params, SHARED, NOW, random.Random(1)), beta()
+    alice, b = Node(params, SHARED, ident(1), NOW, random.Random(1)), beta()
     assert alice.resolve_due(NOW) == ["dyn"]  # never looked up; beta is an IP
     alice.set_static_address("dyn", "198.51.100.9", NOW)
     alice.tick(NOW)

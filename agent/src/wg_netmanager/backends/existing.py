@@ -1,7 +1,8 @@
 """Adopt an interface someone else created (`-e`): configure peers and routes, nothing more.
 
 Never creates or deletes the interface and never changes its private key or listen port; those
-are read back, because the agent announces the interface's real public key and port.
+are read back, because the agent announces the interface's real public key and port, and its
+control channel is keyed from that private key.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ExistingBackend(ManagedBackend):
     def __init__(self, ifname: str, state_dir: Path, socket_dir: Path = SOCKET_DIR) -> None:
         super().__init__(ifname)
         self.state_dir = state_dir
+        self._private = ""
         self.uapi = UapiClient(socket_path(ifname, socket_dir))
         self.control = self.uapi
 
@@ -38,10 +40,17 @@ class ExistingBackend(ManagedBackend):
         if is_zero(state.private_key):
             raise BackendError(f"interface {self.ifname} has no private key: configure one first")
         self.public_key = public_key(state.private_key)
+        self._private = state.private_key  # the control channel's keys derive from it
         self.listen_port = state.listen_port
         log.info("adopted existing %s (listen port %d)", self.ifname, self.listen_port)
         # Add our address if it is missing, but keep whatever else the owner configured.
         self._address_and_up(settings, exclusive=False)
+
+    def take_private_key(self) -> str:
+        """The adopted interface's private key (read over UAPI or netlink, never written
+        anywhere), once: the agent's control channel needs it; nothing else keeps it."""
+        private, self._private = self._private, ""
+        return private
 
     def down(self) -> None:
         self._remove_routes()

@@ -11,6 +11,7 @@ it holds none or one too old. Members that stop sending expire after `member_tim
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
@@ -21,6 +22,9 @@ from .model import Endpoint
 log = logging.getLogger(__name__)
 
 KEEP_DELTAS = 16  # table versions whose changes a static node keeps for members catching up
+# Members whose HELLOs come from one address (a home router's NAT): plenty for a household or
+# an office, and a member faking identities from one box cannot fill the table.
+MAX_PER_SOURCE = 64
 
 
 @dataclass
@@ -49,8 +53,12 @@ class Hub:
         self.members: dict[str, Member] = {}  # by public key
         self.version = 1
         self.revision = 0  # bumped on every change of the members' information
-        self._claims_rev = -1
-        self._claims_index: tuple[dict[IPv4Address, str], dict[str, str]] = ({}, {})
+        # Members' wgIps and names -> public key, and members per source address: kept as
+        # members come and go, since every HELLO is checked against them (rebuilding them
+        # per change made a static node's load quadratic in the members).
+        self._by_ip: dict[IPv4Address, str] = {}
+        self._by_name: dict[str, str] = {}
+        self._per_source: Counter[str] = Counter()
         self._dirty = False
         self._chunks: Optional[list[TableChunk]] = None
         self._encoded: Optional[list[tuple[int, bytes]]] = None
@@ -70,8 +78,9 @@ class Hub:
             self._me = info
             self._changed()
 
-    def check_claim(self, info: NodeInfo) -> Optional[str]:
-        """Why `info` must not be accepted, or None. Addresses are the attack surface."""
+    def check_claim(self, info: NodeInfo, src: Optional[Endpoint] = None) -> Optional[str]:
+        """Why `info` (from `src`) must not be accepted, or None. Addresses are the attack
+        surface."""
         if info.wg_ip not in self.subnet or info.wg_ip in (
             self.subnet.network_address,
             self.subnet.broadcast_address,
@@ -86,35 +95,47 @@ class Hub:
             return f"static node {info.name} must have wgIp {configured}"
         if configured is None and self.statics.get(info.wg_ip) is not None:
             return f"wgIp {info.wg_ip} belongs to a static node"
-        by_ip, by_name = self._claims()
-        if by_ip.get(info.wg_ip, info.public_key) != info.public_key or (
-            by_name.get(info.name, info.public_key) != info.public_key
+        if self._by_ip.get(info.wg_ip, info.public_key) != info.public_key or (
+            self._by_name.get(info.name, info.public_key) != info.public_key
         ):
             return f"wgIp {info.wg_ip} or name {info.name} is used by a live node"
+        if (
+            src is not None
+            and info.public_key not in self.members
+            and self._per_source[src.host] >= MAX_PER_SOURCE
+        ):
+            return f"{MAX_PER_SOURCE} members already speak from {src.host}"
         return None
 
-    def _claims(self) -> tuple[dict[IPv4Address, str], dict[str, str]]:
-        """Members' wgIps and names -> public key; rebuilt only after a change, as every HELLO
-        is checked against it (a scan per HELLO made a static node's load quadratic)."""
-        if self._claims_rev != self.revision:
-            self._claims_index = (
-                {m.info.wg_ip: k for k, m in self.members.items()},
-                {m.info.name: k for k, m in self.members.items()},
-            )
-            self._claims_rev = self.revision
-        return self._claims_index
+    def _index(self, key: str, m: Member, add: bool) -> None:
+        if add:
+            self._by_ip[m.info.wg_ip], self._by_name[m.info.name] = key, key
+            if m.admin is not None:
+                self._per_source[m.admin.host] += 1
+            return
+        if self._by_ip.get(m.info.wg_ip) == key:
+            del self._by_ip[m.info.wg_ip]
+        if self._by_name.get(m.info.name) == key:
+            del self._by_name[m.info.name]
+        if m.admin is not None:
+            self._per_source[m.admin.host] -= 1
+            if self._per_source[m.admin.host] <= 0:
+                del self._per_source[m.admin.host]
 
     def hello(
         self, info: NodeInfo, now: float, src: Optional[Endpoint] = None, table_version: Optional[int] = None
     ) -> None:
         """Record a member's (already checked) HELLO, which names the table version it holds."""
         static = info.wg_ip in self.statics
-        m = self.members.get(info.public_key)
+        key = info.public_key
+        m = self.members.get(key)
         if m is None:
             log.info("node %s (%s) joined", info.name, info.wg_ip)
             m = Member(info, now)
-            self.members[info.public_key] = m
+            self.members[key] = m
             self._changed()
+        else:
+            self._index(key, m, add=False)
         m.last_seen = now
         m.admin = src or m.admin
         if table_version is not None:
@@ -124,22 +145,31 @@ class Hub:
         if info != m.info:
             m.info = info
             self._changed()
+        self._index(key, m, add=True)
 
     def leave(self, public_key: str) -> None:
-        if self.members.pop(public_key, None) is not None:
+        m = self.members.pop(public_key, None)
+        if m is not None:
+            self._index(public_key, m, add=False)
             self._changed()
 
     def observed(self, public_key: str, endpoint: Optional[Endpoint]) -> None:
         m = self.members.get(public_key)
         if m is None or endpoint is None or m.observed == endpoint or m.info.static:
             return
+        if ":" in endpoint.host:
+            return  # WireGuard saw it over IPv6: the table (and the mesh's NAT paths) are IPv4
         m.observed = endpoint
         m.info = replace(m.info, endpoint=endpoint)
         self._changed()
 
     def expire(self, now: float) -> list[NodeInfo]:
         gone = [k for k, m in self.members.items() if now - m.last_seen > self.member_timeout]
-        infos = [self.members.pop(k).info for k in gone]
+        infos = []
+        for k in gone:
+            m = self.members.pop(k)
+            self._index(k, m, add=False)
+            infos.append(m.info)
         for info in infos:
             log.info("node %s (%s) timed out", info.name, info.wg_ip)
         if infos:

@@ -1,10 +1,12 @@
 """This node as a client of the static nodes: one `HubLink` per static node it talks to.
 
-A link holds what the static node said of itself (its HELLO_ACK), the node table it serves
-(whole, or as deltas over the version we hold), where to reach it (a configured address, or
-one the shell looked up for a DNS name), and when it last answered. `StaticLinks` holds them
-all, finds the link a claim belongs to, and reports when a link's derived state changed so
-the node can recompute its view only then.
+A link holds the static node's key and epoch (pinned in the configuration, or learnt from its
+first KEY_RESP and kept while it answers), the cookie it gave us for our address, what it
+said of itself (its HELLO_ACK), the node table it serves (whole, or as deltas over the
+version we hold), where to reach it (a configured address, or one the shell looked up for a
+DNS name), and when it last answered. `StaticLinks` holds them all, finds the link a claim or
+a key belongs to, and reports when a link's derived state changed so the node can recompute
+its view only then.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class StaticNode:
     # False: listed without a name (the original tool's list form); it is known by its wgIp
     # and answers under whatever name it runs with.
     named: bool = True
+    public_key: Optional[bytes] = None  # pinned: only this key may answer for it
 
 
 @dataclass
@@ -45,8 +48,11 @@ class HubLink:
     cfg: StaticNode
     address: Optional[str] = None  # where it is: cfg.address, or what its name resolved to
     resolved_at: Optional[float] = None  # when the shell last looked its name up (None: never)
+    key: Optional[bytes] = None  # its public key: pinned, or learnt from its KEY_RESP
+    epoch: int = 0  # its run, as its KEY_RESP said (0: ask with a KEYREQ)
+    cookie: bytes = b""  # its cookie for our key and address, shown in every HELLO
+    nonce: int = 0  # of the KEYREQ we wait an answer to (0: none)
     info: Optional[NodeInfo] = None
-    session: int = 0
     last_ack: float = -1e9
     first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
@@ -73,20 +79,31 @@ class HubLink:
     def admin(self) -> Optional[Endpoint]:
         return None if self.address is None else Endpoint(self.address, self.cfg.admin_port)
 
-    def ack(self, info: NodeInfo, session: int, now: float, hub_timeout: float) -> bool:
-        """A HELLO_ACK from the static node; False: refused, since another key answered for
-        it within `hub_timeout` (whoever holds the link keeps it while it answers)."""
-        alive = self.alive(now, hub_timeout)
-        if self.info is not None and self.info.public_key != info.public_key and alive:
-            return False
-        if self.first_ack is None or not alive or self.session != session:
-            self.first_ack = now
-        if self.session != session:
-            # A restarted static node counts its table versions from 1 again: what we hold
-            # says nothing about its new ones. Version 0 in our HELLO asks for the table.
-            self.version = 0
-        self.info, self.session, self.last_ack = info, session, now
+    def key_resp(self, key: bytes, epoch: int, cookie: bytes, now: float, hub_timeout: float) -> bool:
+        """The answer to our KEYREQ, proven to come from `key`. False: refused, since the
+        link's key is pinned to another, or another key holds the link and still answers
+        (a learnt key is given up only once its node has been silent for `hub_timeout`)."""
+        if self.key is not None and key != self.key:
+            if self.cfg.public_key is not None or self.alive(now, hub_timeout):
+                return False
+            self.info = None  # a new node answers for it: nothing of the old one stays
+        if epoch != self.epoch:
+            self._restarted()
+        self.key, self.epoch, self.cookie, self.nonce = key, epoch, cookie, 0
         return True
+
+    def _restarted(self) -> None:
+        # A restarted static node counts its table versions from 1 again: what we hold says
+        # nothing about its new ones. Version 0 in our HELLO asks for the table.
+        self.version, self.first_ack = 0, None
+
+    def ack(self, info: NodeInfo, epoch: int, now: float, hub_timeout: float) -> None:
+        """A HELLO_ACK, proven to come from the link's key (in its run `epoch`)."""
+        if self.epoch != epoch:
+            self._restarted()
+        if self.first_ack is None or not self.alive(now, hub_timeout):
+            self.first_ack = now
+        self.info, self.epoch, self.last_ack = info, epoch, now
 
     def chunk(self, msg: m.TableChunk) -> bool:
         """One chunk of a table or delta; True when it completed one and the table changed."""
@@ -117,7 +134,9 @@ class StaticLinks:
     """The links to every static node but ourselves, by configured name."""
 
     def __init__(self, statics: tuple[StaticNode, ...], own: Optional[StaticNode]) -> None:
-        self.by_name = {s.name: HubLink(s, address=s.address) for s in statics if s is not own}
+        self.by_name = {
+            s.name: HubLink(s, address=s.address, key=s.public_key) for s in statics if s is not own
+        }
         self._at = {link.cfg.wg_ip: link for link in self.by_name.values()}
 
     def at(self, wg_ip: IPv4Address) -> Optional[HubLink]:
@@ -128,8 +147,12 @@ class StaticLinks:
         link = self._at.get(info.wg_ip)
         return link if link is not None and (not link.cfg.named or link.cfg.name == info.name) else None
 
-    def with_session(self, session: int) -> Optional[HubLink]:
-        return next((lk for lk in self.by_name.values() if lk.session == session), None)
+    def with_key(self, key: bytes) -> Optional[HubLink]:
+        return next((lk for lk in self.by_name.values() if lk.key == key), None)
+
+    def awaiting(self, nonce: int) -> Optional[HubLink]:
+        """The link whose KEYREQ had this nonce."""
+        return next((lk for lk in self.by_name.values() if nonce and lk.nonce == nonce), None)
 
     def tick(self, now: float, hub_timeout: float, keepalive: int) -> bool:
         """Note which links came alive, went silent or may start keepalives: True if any did

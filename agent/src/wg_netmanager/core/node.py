@@ -15,28 +15,36 @@ configuration, status).
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
+from .cookie import Cookies
 from .hub import Hub, Member
-from .links import HubLink, StaticLinks, StaticNode
+from .limits import LogLimiter, PerSource
+from .links import RESOLVE_QUIET, HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .paths import DirectPath, State, Timing
 from .view import follow_view, merge_view
-from .wire import Codec, Drop
+from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
 log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
+# Per source address and in all, tokens per second and burst: the keys a node derives for
+# senders it holds none for (a Diffie-Hellman each), and a static node's KEYREQ answers. A
+# flood from one address cannot starve the others.
+NEW_KEYS = ((20.0, 40.0), (2000.0, 4000.0))
+KEYREQS = ((5.0, 20.0), (1000.0, 2000.0))
 
 __all__ = ["Node", "Params", "StaticNode", "HubLink", "PathKind"]
 
@@ -66,14 +74,27 @@ class Params:
         return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
 
 
+def b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+def raw(key: str) -> bytes:
+    return base64.b64decode(key)
+
+
 class Node:
-    def __init__(self, params: Params, shared_key: bytes, now: float, rng: random.Random) -> None:
+    def __init__(
+        self, params: Params, shared_key: bytes, identity: Identity, now: float, rng: random.Random
+    ) -> None:
+        if b64(identity.public) != params.public_key:
+            raise ValueError("the identity's public key is not Params.public_key")
         self.p = params
         self.rng = rng
-        self.codec = Codec(shared_key, rng.getrandbits(64))
-        self.drops: Counter[str] = Counter(
-            {r: 0 for r in ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")}
-        )
+        self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1)
+        self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
+        self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
+        self.keyreqs = PerSource(*KEYREQS[0], *KEYREQS[1])
+        self.log_limit = LogLimiter()
         self.locals: list[IPv4Interface] = []
         self.static_links = StaticLinks(params.statics, params.own_static)
         self.links = self.static_links.by_name
@@ -81,6 +102,7 @@ class Node:
         self.hub = (
             Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
         )
+        self.cookies = Cookies(rng, now) if self.hub else None
         self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
@@ -139,9 +161,12 @@ class Node:
 
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
         try:
-            opened = self.codec.open(data, now)
+            opened = self.codec.open(data, lambda: self.new_keys.allow(src.host, now))
+            if opened.msg_type == KEYREQ_TYPE:
+                self._keyreq(now, opened, src)
+                return
             msg = m.decode_fast(opened.msg_type, opened.body)
-            self._handle(now, msg, opened.session, src)
+            self._handle(now, msg, opened, src)
         except Drop as drop:
             self.drops[drop.reason] += 1
             log.debug("dropped datagram from %s: %s", src, drop.reason)
@@ -156,8 +181,14 @@ class Node:
             me = self._me()
             for link in self.links.values():
                 admin = link.admin()
-                if admin is not None:
-                    self._send(m.Hello(me, link.version), admin, now)
+                if admin is None:
+                    continue
+                if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
+                    # Its key or run is unknown, or it went quiet (restarted?): ask.
+                    link.nonce = self.rng.getrandbits(64) | 1
+                    self.out.append((self.codec.keyreq(link.nonce), admin))
+                if link.key is not None and link.epoch:
+                    self._send(m.Hello(me, link.version, link.cookie), admin, link.key, link.epoch)
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive):
             self._changed(view=True)
         self._update_view(now)
@@ -176,8 +207,8 @@ class Node:
     def leave(self, now: float) -> None:
         for link in self.links.values():
             admin = link.admin()
-            if admin is not None:
-                self._send(m.Leave(self.p.name, self.p.public_key), admin, now)
+            if admin is not None and link.key is not None and link.epoch:
+                self._send(m.Leave(self.p.name, self.p.public_key), admin, link.key, link.epoch)
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -238,67 +269,108 @@ class Node:
             endpoint,
         )
 
-    def _send(self, msg: m.Message, dst: Endpoint, now: float) -> None:
+    def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
+        """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         t, body = m.encode_fast(msg)
-        self.out.append((self.codec.seal(t, body, now), dst))
+        self.out.append((self.codec.seal(t, body, key, epoch), dst))
 
-    def _handle(self, now: float, msg: m.Message, session: int, src: Endpoint) -> None:
+    def _handle(self, now: float, msg: m.Message, opened: Opened, src: Endpoint) -> None:
+        """`opened.sender` is proven (wire.py): every message is checked against it."""
+        sender = b64(opened.sender)
         if isinstance(msg, m.Hello):
-            self._hello(now, msg, src)
+            if msg.node.public_key != sender:
+                raise Drop("rejected")  # a HELLO for another key than its own
+            self._hello(now, msg, opened, src)
         elif isinstance(msg, m.HelloAck):
             link = self.static_links.claimed_by(msg.node)
-            if link is None:
+            if link is None or link.key != opened.sender or msg.node.public_key != sender:
                 raise Drop("rejected")
-            before = (link.info, link.session, link.version)
-            if not link.ack(msg.node, session, now, self.p.hub_timeout):
-                raise Drop("rejected")
-            if (link.info, link.session, link.version) != before:
+            before = (link.info, link.epoch, link.version)
+            link.ack(msg.node, opened.epoch, now, self.p.hub_timeout)
+            if (link.info, link.epoch, link.version) != before:
                 self._changed(view=True)
         elif isinstance(msg, m.TableChunk):
-            link = self.static_links.with_session(session)
-            if link is None:
+            link = self.static_links.with_key(opened.sender)
+            if link is None or link.epoch != opened.epoch:
                 raise Drop("rejected")
             if link.chunk(msg):
                 self._changed(view=True)
+        elif isinstance(msg, m.KeyResp):
+            link = self.static_links.awaiting(msg.nonce)
+            if link is None or not link.key_resp(
+                opened.sender, opened.epoch, msg.cookie, now, self.p.hub_timeout
+            ):
+                raise Drop("rejected")
+            self.next_heartbeat = now  # HELLO at once
+        elif isinstance(msg, m.Cookie):
+            link = self.static_links.with_key(opened.sender)
+            if link is None:
+                raise Drop("rejected")
+            link.cookie = msg.cookie
+            self.next_heartbeat = now
         elif isinstance(msg, m.Probe):
+            if msg.public_key != sender:
+                raise Drop("rejected")
             if msg.ack:
-                path = self.paths.get(msg.public_key)
+                path = self.paths.get(sender)
                 if path is not None and path.nonce == msg.nonce:
                     path.probe_answered(src)
                     self._changed()
-            else:
-                self._send(m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True), src, now)
+            else:  # the same size back: no amplification, whoever the source is
+                ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
+                self._send(ack, src, opened.sender, opened.epoch)
         elif isinstance(msg, m.Leave) and self.hub is not None:
-            member = self.hub.members.get(msg.public_key)
-            if member and member.info.name == msg.name:
+            member = self.hub.members.get(sender)
+            if member and member.info.name == msg.name and msg.public_key == sender:
                 log.info("node %s left", msg.name)
-                self.hub.leave(msg.public_key)
+                self.hub.leave(sender)
 
     # --- as a static node -------------------------------------------------------------------
 
-    def _hello(self, now: float, msg: m.Hello, src: Endpoint) -> None:
-        if self.hub is None:
+    def _keyreq(self, now: float, opened: Opened, src: Endpoint) -> None:
+        """Tell who we are, sealed for the asker's claimed key (only its holder opens it) and
+        no larger than the question; with a cookie for that key and address."""
+        if self.cookies is None:
+            raise Drop("rejected")  # only static nodes are asked
+        if not self.keyreqs.allow(src.host, now):
+            raise Drop("limited")
+        nonce = int.from_bytes(opened.body, "big")
+        cookie = self.cookies.make(opened.sender, src, now)
+        self._send(m.KeyResp(nonce, cookie), src, opened.sender, opened.epoch)
+
+    def _hello(self, now: float, msg: m.Hello, opened: Opened, src: Endpoint) -> None:
+        if self.hub is None or self.cookies is None:
             raise Drop("rejected")  # only static nodes serve tables
-        why = self.hub.check_claim(msg.node)
+        if not self.cookies.valid(opened.sender, src, msg.cookie, now):
+            # Not proven to receive at `src`: only a cookie (smaller than the HELLO), which
+            # reaches the sender only if `src` is really where it is.
+            self._send(m.Cookie(self.cookies.make(opened.sender, src, now)), src, opened.sender, opened.epoch)
+            raise Drop("unproven")
+        info = msg.node if msg.node.epoch == opened.epoch else replace(msg.node, epoch=opened.epoch)
+        why = self.hub.check_claim(info, src)
         if why:
-            log.warning("rejected node %s from %s: %s", msg.node.name, src, why)
+            held = self.log_limit.allow(f"claim {src.host}", now)
+            if held is not None:
+                more = f" ({held} more held back)" if held else ""
+                log.warning("rejected node %s from %s: %s%s", info.name, src, why, more)
             raise Drop("rejected")
-        self.hub.hello(msg.node, now, src, msg.table_version)
-        pushed = self._maybe_push(now, before=src)
-        self._send(m.HelloAck(self.hub.me, self.hub.version), src, now)
+        self.hub.hello(info, now, src, msg.table_version)
+        pushed = self._maybe_push(now, before=info)
+        self._send(m.HelloAck(self.hub.me, self.hub.version), src, opened.sender, opened.epoch)
         if not pushed and msg.table_version != self.hub.version:
-            self._send_update(self.hub.members[msg.node.public_key], now)
+            self._send_update(self.hub.members[info.public_key], now)
 
     def _send_update(self, member: Member, now: float) -> None:
         """What a member lacks of our table (the changes since the version it holds, or the
         table); afterwards it holds the current version (if this is lost, its next HELLO
         says so)."""
         assert self.hub is not None and member.admin is not None
+        key = raw(member.info.public_key)
         for t, body in self.hub.encoded_update(member.table_version):  # encoded once per version
-            self.out.append((self.codec.seal(t, body, now), member.admin))
+            self.out.append((self.codec.seal(t, body, key, member.info.epoch), member.admin))
         member.table_version = self.hub.version
 
-    def _maybe_push(self, now: float, before: Optional[Endpoint] = None) -> bool:
+    def _maybe_push(self, now: float, before: Optional[NodeInfo] = None) -> bool:
         """Publish a changed table to every member at once, rather than at their next HELLO,
         but at most every PUSH_INTERVAL: a push costs members x chunks datagrams, and while
         many nodes join the table changes with nearly every HELLO."""
@@ -307,8 +379,10 @@ class Node:
             return False
         self.hub.commit()
         self.last_push = now
-        if before is not None:  # the HELLO's sender learns the new version first, then the rest
-            self._send(m.HelloAck(self.hub.me, self.hub.version), before, now)
+        member = self.hub.members.get(before.public_key) if before else None
+        if member is not None and member.admin is not None:  # the HELLO's sender learns first
+            ack = m.HelloAck(self.hub.me, self.hub.version)
+            self._send(ack, member.admin, raw(member.info.public_key), member.info.epoch)
         for member in self.hub.members.values():
             if member.admin is not None:
                 self._send_update(member, now)
@@ -355,8 +429,11 @@ class Node:
                     log.info("path to %s: %s via %s", info.name, path.kind.value, self.stats[key].endpoint)
                 else:
                     log.info("path to %s: no direct path, next try in %.0fs", info.name, path.retry_delay)
-            for dst in path.due_probes(now):
-                self._send(m.Probe(self.p.name, self.p.public_key, path.nonce), dst, now)
+            probes = path.due_probes(now)
+            if probes and info.epoch:  # its run is in the table (0: not yet)
+                probe = m.Probe(self.p.name, self.p.public_key, path.nonce)
+                for dst in probes:
+                    self._send(probe, dst, raw(key), info.epoch)
             if shape != (path.state, path.kind, path.endpoint, path.generation):
                 self._changed()
             probing += path.state == State.PROBING

@@ -1,143 +1,303 @@
-"""Control-channel framing: authenticated encryption, replay protection, size limits.
+"""Control-channel framing: per node pair authenticated encryption, replay protection, limits.
 
-Datagram layout (all integers big-endian)::
+Rules:
+1. A node's identity is its WireGuard key pair (X25519). Every sealed datagram is encrypted
+   and authenticated under a key that needs the network's shared key *and* the static
+   Diffie-Hellman of sender and receiver: a member holding only the shared key can speak as
+   itself, never as another node, and nobody but the receiver can open it.
+2. The key is bound to both nodes' public keys and both nodes' epochs (random per run): a
+   datagram opens for one receiver in one run, so it cannot be reflected to another node, and
+   nothing captured before a receiver restarted opens after it (no wall clock involved).
+3. Per (sender, sender epoch) a receiver keeps the highest counter and a 64-bit window, as
+   WireGuard does; only datagrams that decrypt move it. A sender's older epochs stay refused.
+4. Before any key derivation, `mac1` (a keyed BLAKE2s with a key precomputed from the shared
+   key and the receiver's public key) rejects datagrams of whoever lacks the shared key or
+   aimed at another node: one hash per junk datagram.
+5. KEYREQ, the only unsealed message, asks a node whose key or epoch we do not know yet for
+   both (its mac1 uses the shared key alone). It is padded to KEYREQ_SIZE so the sealed answer
+   is never larger than the question.
 
-    magic   4  b"WGNM"
-    version 1  WIRE_VERSION
-    session 8  random per agent start
-    counter 8  per session, strictly increasing
-    sealed  n  ChaCha20-Poly1305(key_session, nonce=counter, aad=header)(type 1 | time 8 | body)
+Datagram layout (integers big-endian)::
 
-Each session gets its own key, derived with HKDF from the network's shared key and the session
-id, so (key, nonce) pairs never repeat even though every node counts from 1. A receiver keeps,
-per session, the highest counter and a 64-bit window (as WireGuard does), and rejects messages
-whose timestamp is more than `MAX_SKEW` seconds away from its own clock: a captured packet can
-be replayed neither inside the window (counter) nor later (time, and a fresh receiver window).
+    magic    4  b"WGNM"
+    version  1  WIRE_VERSION
+    kind     1  KIND_SEALED or KIND_KEYREQ
+    sender  32  the sender's public key
+    s_epoch  8  the sender's epoch
+    r_epoch  8  the receiver's epoch as the sender knows it (0 in a KEYREQ)
+    counter  8  the sender's, strictly increasing
+    payload  n  sealed: ChaCha20-Poly1305(key, nonce=counter, aad=header)(type 1 | body)
+                KEYREQ: nonce 8 | zero padding
+    mac1    16  BLAKE2s(everything before, key=mac1 key of the receiver)
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"WGNM"
-WIRE_VERSION = 1
-HEADER = struct.Struct("!4sBQQ")
-INNER = struct.Struct("!Bd")
+WIRE_VERSION = 2
+KIND_SEALED = 1
+KIND_KEYREQ = 2
+HEADER = struct.Struct("!4sBB32sQQQ")
 TAG_SIZE = 16
+MAC_SIZE = 16
 MAX_DATAGRAM = 1400  # stays below the path MTU of a typical underlay, inside or outside a tunnel
-MAX_BODY = MAX_DATAGRAM - HEADER.size - INNER.size - TAG_SIZE
-MAX_SKEW = 120.0  # seconds between two nodes' clocks that we tolerate
+OVERHEAD = HEADER.size + 1 + TAG_SIZE + MAC_SIZE
+MAX_BODY = MAX_DATAGRAM - OVERHEAD
+KEYREQ_SIZE = 400  # bytes: no answer to a KEYREQ (a KEYRESP, even with a certificate) is larger
 WINDOW = 64
-MAX_SESSIONS = 4096  # authenticated senders remembered; oldest forgotten first
+MAX_PEERS = 4096  # peers whose keys and windows are remembered; the oldest forgotten first
+MAX_TOMBSTONES = 1 << 16  # forgotten peers' (epoch, highest counter): no replay after eviction
+RETIRED = 4  # a sender's previous epochs that stay refused
+
+DROP_REASONS = (
+    "foreign",  # not our protocol or version
+    "truncated",
+    "unauthenticated",  # mac1 wrong: no shared key, or meant for another node
+    "forged",  # mac1 right but it does not decrypt: not from the key it claims
+    "replayed",
+    "stale",  # for an earlier run of ours, or from an earlier run of the sender
+    "malformed",
+    "rejected",  # well-formed and authentic, but refused (a claim, an unknown link...)
+    "unproven",  # from an address not proven yet: answered with no more than it sent
+    "limited",  # over a rate limit
+)
 
 
 class Drop(Exception):
-    """A datagram was rejected; `reason` is one of the counters in `DROP_REASONS`."""
+    """A datagram was rejected; `reason` is one of `DROP_REASONS`."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-DROP_REASONS = ("foreign", "truncated", "forged", "replayed", "stale", "malformed", "rejected")
+class Identity:
+    """A node's X25519 key pair (its WireGuard keys); repr never shows the private key."""
+
+    __slots__ = ("_private", "public")
+
+    def __init__(self, private: bytes) -> None:
+        self._private = X25519PrivateKey.from_private_bytes(private)
+        self.public = self._private.public_key().public_bytes_raw()
+
+    def exchange(self, peer: bytes) -> bytes:
+        """Static-static DH; ValueError for a key that gives no secret (low order)."""
+        return self._private.exchange(X25519PublicKey.from_public_bytes(peer))
+
+    def __repr__(self) -> str:
+        return f"Identity(public={self.public.hex()[:16]}..., private=<redacted>)"
 
 
 @dataclass(frozen=True)
 class Opened:
-    session: int
-    msg_type: int
-    sent_at: float
+    sender: bytes  # public key, proven (for a KEYREQ: only claimed)
+    epoch: int  # the sender's
+    msg_type: int  # KEYREQ_TYPE for a KEYREQ
     body: bytes
 
 
-class _Window:
-    __slots__ = ("top", "bits")
+KEYREQ_TYPE = 0  # Opened.msg_type of a KEYREQ (its body is the 8-byte nonce)
 
-    def __init__(self) -> None:
-        self.top = 0
-        self.bits = 0
 
-    def check_and_set(self, counter: int) -> bool:
-        if counter > self.top:
-            shift = counter - self.top
-            self.bits = ((self.bits << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
-            self.top = counter
-            return True
-        offset = self.top - counter
-        if offset >= WINDOW or self.bits >> offset & 1:
-            return False
-        self.bits |= 1 << offset
-        return True
+@dataclass
+class _Peer:
+    pair: bytes  # HKDF(shared, DH): the pair's key, whatever the epochs
+    epoch: int = 0  # its current epoch (0: none yet)
+    window_top: int = 0
+    window_bits: int = 0
+    retired: list[int] = field(default_factory=list)
+    rx: dict[int, ChaCha20Poly1305] = field(default_factory=dict)  # its current epoch's only
+    tx: dict[int, ChaCha20Poly1305] = field(default_factory=dict)  # by its epoch as we address it
+
+
+def _blake(data: bytes, key: bytes, size: int = 32) -> bytes:
+    return hashlib.blake2s(data, key=key, digest_size=size).digest()
 
 
 class Codec:
-    """Seals outgoing and opens incoming control datagrams for one node."""
+    """Seals outgoing and opens incoming control datagrams for one node in one run."""
 
-    def __init__(self, shared_key: bytes, session: int) -> None:
+    def __init__(self, shared_key: bytes, identity: Identity, epoch: int) -> None:
         if len(shared_key) != 32:
             raise ValueError("shared key must be 32 bytes")
+        if not 0 < epoch < 1 << 64:
+            raise ValueError("epoch must be a non-zero 64-bit number")
         self._shared = shared_key
-        self.session = session
+        self.identity = identity
+        self.epoch = epoch
         self._counter = 0
-        self._own = ChaCha20Poly1305(self._derive(session))
-        self._peers: OrderedDict[int, tuple[ChaCha20Poly1305, _Window]] = OrderedDict()
+        self._mac_own = self.mac1_key(identity.public)
+        self._mac_any = _blake(b"wg_netmanager mac1 keyreq", shared_key)
+        self._mac_to: OrderedDict[bytes, bytes] = OrderedDict()
+        self._peers: OrderedDict[bytes, _Peer] = OrderedDict()
+        self._tombstones: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
 
     def __repr__(self) -> str:
-        return f"Codec(session={self.session:016x}, key=<redacted>)"
+        return f"Codec(public={self.identity.public.hex()[:16]}..., epoch={self.epoch:016x}, key=<redacted>)"
 
-    def _derive(self, session: int) -> bytes:
-        hkdf = HKDF(
-            algorithm=hashes.SHA256(),
-            length=32,
-            salt=b"wg_netmanager control v1",
-            info=session.to_bytes(8, "big"),
+    def mac1_key(self, receiver: bytes) -> bytes:
+        return _blake(b"wg_netmanager mac1" + receiver, self._shared)
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def _peer(self, key: bytes) -> _Peer:
+        peer = self._peers.get(key)
+        if peer is not None:
+            self._peers.move_to_end(key)
+            return peer
+        try:
+            dh = self.identity.exchange(key)
+        except ValueError:
+            raise Drop("forged") from None
+        low, high = sorted((key, self.identity.public))
+        pair = HKDF(
+            hashes.SHA256(), 32, salt=self._shared, info=b"wg_netmanager pair v2" + low + high
+        ).derive(dh)
+        peer = self._peers[key] = _Peer(pair)
+        stone = self._tombstones.pop(key, None)
+        if stone is not None:  # forgotten under load: refuse what it had already sent
+            peer.epoch, peer.window_top, peer.window_bits = stone[0], stone[1], (1 << WINDOW) - 1
+        if len(self._peers) > MAX_PEERS:
+            old_key, old = self._peers.popitem(last=False)
+            if old.epoch:
+                self._tombstones[old_key] = (old.epoch, old.window_top)
+                if len(self._tombstones) > MAX_TOMBSTONES:
+                    self._tombstones.popitem(last=False)
+        return peer
+
+    def _aead(
+        self, peer: _Peer, sender: bytes, receiver: bytes, s_epoch: int, r_epoch: int
+    ) -> ChaCha20Poly1305:
+        info = (
+            b"wg_netmanager dir v2"
+            + sender
+            + receiver
+            + s_epoch.to_bytes(8, "big")
+            + r_epoch.to_bytes(8, "big")
         )
-        return hkdf.derive(self._shared)
+        return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(peer.pair))
 
-    def seal(self, msg_type: int, body: bytes, now: float) -> bytes:
+    def _mac_for(self, receiver: bytes) -> bytes:
+        key = self._mac_to.get(receiver)
+        if key is None:
+            key = self._mac_to[receiver] = self.mac1_key(receiver)
+            if len(self._mac_to) > MAX_PEERS:
+                self._mac_to.popitem(last=False)
+        return key
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def seal(self, msg_type: int, body: bytes, receiver: bytes, receiver_epoch: int) -> bytes:
+        """A datagram that only `receiver` in its run `receiver_epoch` opens."""
         if len(body) > MAX_BODY:
             raise ValueError(f"control message body of {len(body)} bytes exceeds {MAX_BODY}")
+        peer = self._peer(receiver)
+        aead = peer.tx.get(receiver_epoch)
+        if aead is None:
+            aead = self._aead(peer, self.identity.public, receiver, self.epoch, receiver_epoch)
+            peer.tx = {receiver_epoch: aead}  # only the receiver's current run matters
         self._counter += 1
-        header = HEADER.pack(MAGIC, WIRE_VERSION, self.session, self._counter)
-        nonce = self._counter.to_bytes(12, "big")
-        return header + self._own.encrypt(nonce, INNER.pack(msg_type, now) + body, header)
+        header = HEADER.pack(
+            MAGIC, WIRE_VERSION, KIND_SEALED, self.identity.public, self.epoch, receiver_epoch, self._counter
+        )
+        sealed = header + aead.encrypt(self._counter.to_bytes(12, "big"), bytes((msg_type,)) + body, header)
+        return sealed + _blake(sealed, self._mac_for(receiver), MAC_SIZE)
 
-    def open(self, data: bytes, now: float) -> Opened:
-        if len(data) < 5 or data[:4] != MAGIC:
+    def keyreq(self, nonce: int) -> bytes:
+        """Ask the node at some address for its public key and epoch."""
+        self._counter += 1
+        header = HEADER.pack(
+            MAGIC, WIRE_VERSION, KIND_KEYREQ, self.identity.public, self.epoch, 0, self._counter
+        )
+        body = nonce.to_bytes(8, "big").ljust(KEYREQ_SIZE - HEADER.size - MAC_SIZE, b"\0")
+        return header + body + _blake(header + body, self._mac_any, MAC_SIZE)
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def knows(self, key: bytes) -> bool:
+        return key in self._peers
+
+    def open(self, data: bytes, admit: Callable[[], bool] | None = None) -> Opened:
+        """The datagram's sender, epoch, type and body, or Drop. `admit` is asked before the
+        key of a sender we hold none for is derived (a Diffie-Hellman: the one expensive
+        step): False drops the datagram as `limited`."""
+        if len(data) < 6 or data[:4] != MAGIC or data[4] != WIRE_VERSION:
             raise Drop("foreign")
-        if data[4] != WIRE_VERSION:
-            raise Drop("foreign")
-        if len(data) < HEADER.size + INNER.size + TAG_SIZE:
-            raise Drop("truncated")
         if len(data) > MAX_DATAGRAM:
             raise Drop("malformed")
+        kind = data[5]
+        if kind == KIND_KEYREQ:
+            return self._open_keyreq(data)
+        if kind != KIND_SEALED:
+            raise Drop("foreign")
+        if len(data) < OVERHEAD:
+            raise Drop("truncated")
+        if not hmac.compare_digest(_blake(data[:-MAC_SIZE], self._mac_own, MAC_SIZE), data[-MAC_SIZE:]):
+            raise Drop("unauthenticated")
         header = data[: HEADER.size]
-        _, _, session, counter = HEADER.unpack(header)
-        if session == self.session:
-            raise Drop("replayed")  # our own packet reflected back to us
-        entry = self._peers.get(session)
-        aead = entry[0] if entry else ChaCha20Poly1305(self._derive(session))
+        _, _, _, sender, s_epoch, r_epoch, counter = HEADER.unpack(header)
+        if r_epoch != self.epoch:
+            raise Drop("stale")  # for an earlier run of ours (or a guess)
+        if sender == self.identity.public:
+            raise Drop("replayed")  # our own datagram reflected back to us
+        if admit is not None and sender not in self._peers and not admit():
+            raise Drop("limited")
+        peer = self._peer(sender)
+        if s_epoch in peer.retired or s_epoch == 0:
+            raise Drop("stale")
+        aead = peer.rx.get(s_epoch)
+        if aead is None:
+            aead = self._aead(peer, sender, self.identity.public, s_epoch, self.epoch)
         try:
-            plain = aead.decrypt(counter.to_bytes(12, "big"), data[HEADER.size :], header)
+            plain = aead.decrypt(counter.to_bytes(12, "big"), data[HEADER.size : -MAC_SIZE], header)
         except InvalidTag:
             raise Drop("forged") from None
-        msg_type, sent_at = INNER.unpack_from(plain)
-        if not abs(now - sent_at) <= MAX_SKEW:  # also rejects NaN
-            raise Drop("stale")
-        if entry is None:
-            entry = (aead, _Window())
-            self._peers[session] = entry
-            if len(self._peers) > MAX_SESSIONS:
-                self._peers.popitem(last=False)
-        else:
-            self._peers.move_to_end(session)
-        if not entry[1].check_and_set(counter):
+        if s_epoch != peer.epoch:  # proven: the sender restarted (or this is its first word)
+            if peer.epoch:
+                peer.retired = [peer.epoch, *peer.retired][:RETIRED]
+            peer.epoch, peer.window_top, peer.window_bits = s_epoch, 0, 0
+            peer.rx = {}
+        peer.rx[s_epoch] = aead
+        if not _window(peer, counter):
             raise Drop("replayed")
-        return Opened(session, msg_type, sent_at, plain[INNER.size :])
+        if not plain:
+            raise Drop("malformed")
+        return Opened(sender, s_epoch, plain[0], plain[1:])
+
+    def _open_keyreq(self, data: bytes) -> Opened:
+        if len(data) != KEYREQ_SIZE:
+            raise Drop("truncated" if len(data) < KEYREQ_SIZE else "malformed")
+        if not hmac.compare_digest(_blake(data[:-MAC_SIZE], self._mac_any, MAC_SIZE), data[-MAC_SIZE:]):
+            raise Drop("unauthenticated")
+        _, _, _, sender, s_epoch, _, _ = HEADER.unpack_from(data)
+        if s_epoch == 0:
+            raise Drop("malformed")
+        nonce = data[HEADER.size : HEADER.size + 8]
+        return Opened(sender, s_epoch, KEYREQ_TYPE, nonce)
+
+
+def _window(peer: _Peer, counter: int) -> bool:
+    """WireGuard's sliding window: accept each counter once, within WINDOW of the highest."""
+    if counter > peer.window_top:
+        shift = counter - peer.window_top
+        peer.window_bits = ((peer.window_bits << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
+        peer.window_top = counter
+        return True
+    offset = peer.window_top - counter
+    if offset >= WINDOW or peer.window_bits >> offset & 1:
+        return False
+    peer.window_bits |= 1 << offset
+    return True

@@ -1,5 +1,8 @@
 """The asyncio shell around the sans-IO node: sockets, timers, signals, backend, status.
 
+The node's time is the monotonic clock: a step of the wall clock (an IoT box without RTC
+setting its time from NTP) moves no timer, and the control channel needs no wall time.
+
 One loop owns everything. Every `TICK` seconds it feeds the node the time, WireGuard's
 counters and the host's addresses, sends what the node wants sent, and hands the node's desired
 state to the backend when it changed. Datagrams are fed to the node as they arrive.
@@ -8,6 +11,7 @@ state to the backend when it changed. Datagrams are fed to the node as they arri
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import signal
@@ -18,9 +22,11 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Optional
 
 from ..backends import BackendError, select_backend
+from ..backends.existing import ExistingBackend
 from ..core.config import NetConfig, NodeSettings
 from ..core.model import DesiredState, Endpoint, InterfaceSettings
 from ..core.node import Node, Params, StaticNode
+from ..core.wire import Identity
 from ..keystore import load_or_create_private_key
 from . import status as status_socket
 
@@ -87,11 +93,15 @@ class Agent:
         address = IPv4Interface(f"{s.wg_ip}/{self.net.subnet.prefixlen}")
         loop = asyncio.get_running_loop()
         await self._bk(self.backend.up, InterfaceSettings(s.interface, address, s.wg_port, private))
+        if isinstance(self.backend, ExistingBackend):
+            private = self.backend.take_private_key()
+        identity = Identity(base64.b64decode(private))
         del private
-        now = time.time()
+        now = time.monotonic()
         self.node = Node(
             self._params(self.backend.public_key, self.backend.listen_port or s.wg_port),
             self.net.shared_key,
+            identity,
             now,
             random.SystemRandom(),
         )
@@ -113,7 +123,7 @@ class Agent:
             )
             await self._loop()
             log.info("leaving the mesh")
-            self.node.leave(time.time())
+            self.node.leave(time.monotonic())
             self._flush()
             await asyncio.sleep(0.05)  # let the LEAVE datagrams go out
         finally:
@@ -136,7 +146,7 @@ class Agent:
         not delay the HELLOs, or static nodes drop us and the mesh churns."""
         assert self.node is not None
         await self._read_locals()  # the first HELLO already says where we are
-        next_locals = time.time() + LOCALS_EVERY
+        next_locals = time.monotonic() + LOCALS_EVERY
         next_stats = 0.0
         stats: Optional[asyncio.Future[Any]] = None
         apply: Optional[asyncio.Future[Any]] = None
@@ -144,7 +154,7 @@ class Agent:
         resolve: Optional[asyncio.Future[Any]] = None
         last = time.monotonic()
         while not self.stop.is_set():
-            now = time.time()
+            now = time.monotonic()
             if now >= next_locals and _idle(locals_):
                 next_locals = now + LOCALS_EVERY
                 locals_ = asyncio.ensure_future(self._read_locals())
@@ -206,11 +216,14 @@ class Agent:
                 self.resolve_warned.pop(host, None)
             except OSError as exc:
                 # retried every few seconds while the node is away: warn once a minute
-                if time.time() - self.resolve_warned.get(host, -RESOLVE_WARN_EVERY) >= RESOLVE_WARN_EVERY:
-                    self.resolve_warned[host] = time.time()
+                if (
+                    time.monotonic() - self.resolve_warned.get(host, -RESOLVE_WARN_EVERY)
+                    >= RESOLVE_WARN_EVERY
+                ):
+                    self.resolve_warned[host] = time.monotonic()
                     log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
                 address = None
-            self.node.set_static_address(name, address, time.time())
+            self.node.set_static_address(name, address, time.monotonic())
 
     def _readable(self) -> None:
         """Drain the control socket (up to a batch), then send what the node answered: one
@@ -231,7 +244,7 @@ class Agent:
         if self.node is None:
             return
         try:
-            self.node.datagram(time.time(), data, Endpoint(addr[0], addr[1]))
+            self.node.datagram(time.monotonic(), data, Endpoint(addr[0], addr[1]))
         except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
             log.exception("bug while handling a datagram from %s", addr[0])
 
@@ -247,7 +260,7 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         assert self.node is not None
-        doc = self.node.status(time.time())
+        doc = self.node.status(time.monotonic())
         doc["interface"] = self.settings.interface
         doc["backend"] = self.backend.name
         return doc
