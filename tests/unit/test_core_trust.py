@@ -126,7 +126,8 @@ def test_new_identities_from_one_source_are_rate_limited() -> None:
 def test_one_source_cannot_fill_the_table() -> None:
     hub = beta()
     unlimited = PerSource(1e9, 1e9, 1e9, 1e9)
-    hub.keyreqs = hub.new_keys = unlimited  # not the limits under test
+    assert hub.serving is not None
+    hub.serving.keyreqs = hub.new_keys = unlimited  # not the limits under test
     for i in range(MAX_PER_SOURCE + 5):
         member = Fake(0, identity=Identity(os.urandom(32)))
         member.hello(

@@ -20,31 +20,28 @@ import functools
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
-from .cookie import Cookies
-from .hub import Hub, Member
-from .limits import LogLimiter, PerSource
+from .hub import Hub
+from .limits import PerSource
 from .links import RESOLVE_QUIET, HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .paths import DirectPath, State, Timing
+from .serve import Serving
 from .view import follow_view, merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
 log = logging.getLogger(__name__)
 
-PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
-# Per source address and in all, tokens per second and burst: the keys a node derives for
-# senders it holds none for (a Diffie-Hellman each), and a static node's KEYREQ answers. A
-# flood from one address cannot starve the others.
+# Keys derived for senders we hold none for (a Diffie-Hellman each), per source address and
+# in all (tokens per second, burst): a flood from one address cannot starve the others.
 NEW_KEYS = ((20.0, 40.0), (2000.0, 4000.0))
-KEYREQS = ((5.0, 20.0), (1000.0, 2000.0))
 
 __all__ = ["Node", "Params", "StaticNode", "HubLink", "PathKind"]
 
@@ -93,8 +90,6 @@ class Node:
         self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1)
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
-        self.keyreqs = PerSource(*KEYREQS[0], *KEYREQS[1])
-        self.log_limit = LogLimiter()
         self.locals: list[IPv4Interface] = []
         self.static_links = StaticLinks(params.statics, params.own_static)
         self.links = self.static_links.by_name
@@ -102,7 +97,7 @@ class Node:
         self.hub = (
             Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
         )
-        self.cookies = Cookies(rng, now) if self.hub else None
+        self.serving = Serving(self.hub, rng, now, self._seal) if self.hub else None
         self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
@@ -163,7 +158,9 @@ class Node:
         try:
             opened = self.codec.open(data, lambda: self.new_keys.allow(src.host, now))
             if opened.msg_type == KEYREQ_TYPE:
-                self._keyreq(now, opened, src)
+                if self.serving is None:
+                    raise Drop("rejected")  # only static nodes are asked
+                self.serving.keyreq(now, opened, src)
                 return
             msg = m.decode_fast(opened.msg_type, opened.body)
             self._handle(now, msg, opened, src)
@@ -172,10 +169,10 @@ class Node:
             log.debug("dropped datagram from %s: %s", src, drop.reason)
 
     def tick(self, now: float) -> None:
-        if self.hub:
+        if self.hub and self.serving:
             for info in self.hub.expire(now):
                 self.paths.pop(info.public_key, None)
-            self._maybe_push(now)
+            self.serving.push(now)
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.p.heartbeat
             me = self._me()
@@ -271,16 +268,18 @@ class Node:
 
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
-        t, body = m.encode_fast(msg)
-        self.out.append((self.codec.seal(t, body, key, epoch), dst))
+        self._seal(*m.encode_fast(msg), dst, key, epoch)
+
+    def _seal(self, msg_type: int, body: bytes, dst: Endpoint, key: bytes, epoch: int) -> None:
+        self.out.append((self.codec.seal(msg_type, body, key, epoch), dst))
 
     def _handle(self, now: float, msg: m.Message, opened: Opened, src: Endpoint) -> None:
         """`opened.sender` is proven (wire.py): every message is checked against it."""
         sender = b64(opened.sender)
         if isinstance(msg, m.Hello):
-            if msg.node.public_key != sender:
-                raise Drop("rejected")  # a HELLO for another key than its own
-            self._hello(now, msg, opened, src)
+            if msg.node.public_key != sender or self.serving is None:
+                raise Drop("rejected")  # for another key than its own, or to a non-static node
+            self.serving.hello(now, msg, opened, src)
         elif isinstance(msg, m.HelloAck):
             link = self.static_links.claimed_by(msg.node)
             if link is None or link.key != opened.sender or msg.node.public_key != sender:
@@ -319,74 +318,8 @@ class Node:
             else:  # the same size back: no amplification, whoever the source is
                 ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
                 self._send(ack, src, opened.sender, opened.epoch)
-        elif isinstance(msg, m.Leave) and self.hub is not None:
-            member = self.hub.members.get(sender)
-            if member and member.info.name == msg.name and msg.public_key == sender:
-                log.info("node %s left", msg.name)
-                self.hub.leave(sender)
-
-    # --- as a static node -------------------------------------------------------------------
-
-    def _keyreq(self, now: float, opened: Opened, src: Endpoint) -> None:
-        """Tell who we are, sealed for the asker's claimed key (only its holder opens it) and
-        no larger than the question; with a cookie for that key and address."""
-        if self.cookies is None:
-            raise Drop("rejected")  # only static nodes are asked
-        if not self.keyreqs.allow(src.host, now):
-            raise Drop("limited")
-        nonce = int.from_bytes(opened.body, "big")
-        cookie = self.cookies.make(opened.sender, src, now)
-        self._send(m.KeyResp(nonce, cookie), src, opened.sender, opened.epoch)
-
-    def _hello(self, now: float, msg: m.Hello, opened: Opened, src: Endpoint) -> None:
-        if self.hub is None or self.cookies is None:
-            raise Drop("rejected")  # only static nodes serve tables
-        if not self.cookies.valid(opened.sender, src, msg.cookie, now):
-            # Not proven to receive at `src`: only a cookie (smaller than the HELLO), which
-            # reaches the sender only if `src` is really where it is.
-            self._send(m.Cookie(self.cookies.make(opened.sender, src, now)), src, opened.sender, opened.epoch)
-            raise Drop("unproven")
-        info = msg.node if msg.node.epoch == opened.epoch else replace(msg.node, epoch=opened.epoch)
-        why = self.hub.check_claim(info, src)
-        if why:
-            held = self.log_limit.allow(f"claim {src.host}", now)
-            if held is not None:
-                more = f" ({held} more held back)" if held else ""
-                log.warning("rejected node %s from %s: %s%s", info.name, src, why, more)
-            raise Drop("rejected")
-        self.hub.hello(info, now, src, msg.table_version)
-        pushed = self._maybe_push(now, before=info)
-        self._send(m.HelloAck(self.hub.me, self.hub.version), src, opened.sender, opened.epoch)
-        if not pushed and msg.table_version != self.hub.version:
-            self._send_update(self.hub.members[info.public_key], now)
-
-    def _send_update(self, member: Member, now: float) -> None:
-        """What a member lacks of our table (the changes since the version it holds, or the
-        table); afterwards it holds the current version (if this is lost, its next HELLO
-        says so)."""
-        assert self.hub is not None and member.admin is not None
-        key = raw(member.info.public_key)
-        for t, body in self.hub.encoded_update(member.table_version):  # encoded once per version
-            self.out.append((self.codec.seal(t, body, key, member.info.epoch), member.admin))
-        member.table_version = self.hub.version
-
-    def _maybe_push(self, now: float, before: Optional[NodeInfo] = None) -> bool:
-        """Publish a changed table to every member at once, rather than at their next HELLO,
-        but at most every PUSH_INTERVAL: a push costs members x chunks datagrams, and while
-        many nodes join the table changes with nearly every HELLO."""
-        assert self.hub is not None
-        if not self.hub.dirty or now - self.last_push < PUSH_INTERVAL:
-            return False
-        self.hub.commit()
-        self.last_push = now
-        member = self.hub.members.get(before.public_key) if before else None
-        if member is not None and member.admin is not None:  # the HELLO's sender learns first
-            ack = m.HelloAck(self.hub.me, self.hub.version)
-            self._send(ack, member.admin, raw(member.info.public_key), member.info.epoch)
-        for member in self.hub.members.values():
-            if member.admin is not None:
-                self._send_update(member, now)
-        return True
+        elif isinstance(msg, m.Leave) and self.serving is not None:
+            self.serving.leave(sender, msg)
 
     # --- view and paths ---------------------------------------------------------------------
 

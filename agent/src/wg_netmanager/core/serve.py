@@ -1,0 +1,113 @@
+"""A static node's side of the protocol: answering KEYREQs and HELLOs, pushing the table.
+
+`Serving` wraps the `Hub` (the member table) with what needs the wire: cookies before any
+answer larger than the question, rate limits, the batching of pushes. It seals through the
+node's `send`, so it never sees a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Optional
+
+from . import messages as m
+from .cookie import Cookies
+from .hub import Hub, Member
+from .limits import LogLimiter, PerSource
+from .messages import NodeInfo
+from .model import Endpoint
+from .wire import Drop, Opened
+
+log = logging.getLogger(__name__)
+
+PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
+# KEYREQ answers per source address and in all (tokens per second, burst).
+KEYREQS = ((5.0, 20.0), (1000.0, 2000.0))
+
+Send = Callable[[int, bytes, Endpoint, bytes, int], None]  # type, body, to, key, epoch
+
+
+def _raw(key: str) -> bytes:
+    return base64.b64decode(key)
+
+
+class Serving:
+    def __init__(self, hub: Hub, rng: random.Random, now: float, send: Send) -> None:
+        self.hub = hub
+        self.cookies = Cookies(rng, now)
+        self.keyreqs = PerSource(*KEYREQS[0], *KEYREQS[1])
+        self.log_limit = LogLimiter()
+        self.last_push = -1e9
+        self._send = send
+
+    def _message(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
+        self._send(*m.encode_fast(msg), dst, key, epoch)
+
+    def keyreq(self, now: float, opened: Opened, src: Endpoint) -> None:
+        """Tell who we are, sealed for the asker's claimed key (only its holder opens it) and
+        no larger than the question; with a cookie for that key and address."""
+        if not self.keyreqs.allow(src.host, now):
+            raise Drop("limited")
+        nonce = int.from_bytes(opened.body, "big")
+        cookie = self.cookies.make(opened.sender, src, now)
+        self._message(m.KeyResp(nonce, cookie), src, opened.sender, opened.epoch)
+
+    def hello(self, now: float, msg: m.Hello, opened: Opened, src: Endpoint) -> None:
+        """A member's HELLO (its key already checked against the sender's)."""
+        if not self.cookies.valid(opened.sender, src, msg.cookie, now):
+            # Not proven to receive at `src`: only a cookie (smaller than the HELLO), which
+            # reaches the sender only if `src` is really where it is.
+            cookie = m.Cookie(self.cookies.make(opened.sender, src, now))
+            self._message(cookie, src, opened.sender, opened.epoch)
+            raise Drop("unproven")
+        info = msg.node if msg.node.epoch == opened.epoch else replace(msg.node, epoch=opened.epoch)
+        why = self.hub.check_claim(info, src)
+        if why:
+            held = self.log_limit.allow(f"claim {src.host}", now)
+            if held is not None:
+                more = f" ({held} more held back)" if held else ""
+                log.warning("rejected node %s from %s: %s%s", info.name, src, why, more)
+            raise Drop("rejected")
+        self.hub.hello(info, now, src, msg.table_version)
+        pushed = self.push(now, first=info)
+        self._message(m.HelloAck(self.hub.me, self.hub.version), src, opened.sender, opened.epoch)
+        if not pushed and msg.table_version != self.hub.version:
+            self._update(self.hub.members[info.public_key])
+
+    def leave(self, sender: str, msg: m.Leave) -> None:
+        member = self.hub.members.get(sender)
+        if member and member.info.name == msg.name and msg.public_key == sender:
+            log.info("node %s left", msg.name)
+            self.hub.leave(sender)
+
+    def push(self, now: float, first: Optional[NodeInfo] = None) -> bool:
+        """Publish a changed table to every member at once, rather than at their next HELLO,
+        but at most every PUSH_INTERVAL: a push costs members x chunks datagrams, and while
+        many nodes join the table changes with nearly every HELLO. `first`, the sender of the
+        HELLO being answered, learns the new version first."""
+        if not self.hub.dirty or now - self.last_push < PUSH_INTERVAL:
+            return False
+        self.hub.commit()
+        self.last_push = now
+        member = self.hub.members.get(first.public_key) if first else None
+        if member is not None and member.admin is not None:
+            ack = m.HelloAck(self.hub.me, self.hub.version)
+            self._message(ack, member.admin, _raw(member.info.public_key), member.info.epoch)
+        for member in self.hub.members.values():
+            if member.admin is not None:
+                self._update(member)
+        return True
+
+    def _update(self, member: Member) -> None:
+        """What a member lacks of our table (the changes since the version it holds, or the
+        table); afterwards it holds the current version (if this is lost, its next HELLO
+        says so)."""
+        assert member.admin is not None
+        key = _raw(member.info.public_key)
+        for t, body in self.hub.encoded_update(member.table_version):  # encoded once per version
+            self._send(t, body, member.admin, key, member.info.epoch)
+        member.table_version = self.hub.version
