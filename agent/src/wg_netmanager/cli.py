@@ -118,6 +118,7 @@ def cmd_check_config(argv: Sequence[str]) -> int:
 
 def _summary(net: NetConfig, settings: NodeSettings | None) -> None:
     print(f"{net.source}: subnet {net.subnet}, {len(net.peers)} static peer(s)")
+    print(f"  mode: {net.mode()}")
     for peer in net.peers:
         print(f"  {peer.name}: {peer.wg_ip} at {peer.endpoint}, admin port {peer.admin_port}")
     if settings is not None:

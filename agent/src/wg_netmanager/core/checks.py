@@ -143,6 +143,18 @@ def shared_key(value: Any, file: str, fld: str) -> bytes:
     return key
 
 
+def public_key(value: Any, file: str, fld: str) -> bytes:
+    """A WireGuard public key: base64 of 32 bytes (what `wg_netmanager pubkey` prints)."""
+    text: str = typed(value, str, "a WireGuard public key (base64)", file, fld)
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(file, fld, f"not base64: {text!r}") from None
+    if len(raw) != 32 or raw == bytes(32):
+        raise ConfigError(file, fld, f"not a WireGuard public key (32 bytes): {text!r}")
+    return raw
+
+
 def subnet(value: Any, file: str, fld: str) -> tuple[IPv4Network, str | None]:
     """The mesh subnet, and a warning when it had host bits set: the original tool's own
     example says `10.1.1.0/8`, which it took as 10.0.0.0/8, and so do we."""

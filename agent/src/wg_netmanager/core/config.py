@@ -15,6 +15,7 @@ is known as `static-A-B-C-D` until it answers with the name it runs under.
 
 from __future__ import annotations
 
+import base64
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from . import checks
+from . import cert, checks
 from .checks import BACKENDS, IFNAMSIZ, NAME_MAX, SHARED_KEY_LEN, ConfigError
 
 DEFAULT_INTERFACE = "wg0"
@@ -32,7 +33,7 @@ DEFAULT_RUN_DIR = Path("/run/wg_netmanager")
 DEFAULT_NET_FILE = Path("/etc/wg_netmanager/net.yaml")
 COMMAND_LINE = "command line"
 STATIC_PEER_OPTION = "--static-peer"
-_PEER_KEYS = ("name", "endPoint", "adminPort", "wgIp")
+_PEER_KEYS = ("name", "endPoint", "adminPort", "wgIp", "publicKey")
 
 __all__ = ["BACKENDS", "IFNAMSIZ", "NAME_MAX", "SHARED_KEY_LEN", "ConfigError"]
 
@@ -47,6 +48,7 @@ class StaticPeer:
     admin_port: int
     wg_ip: IPv4Address
     named: bool = True  # False: a list entry without a name; `name` is made from the wgIp
+    public_key: bytes | None = None  # pinned: only this WireGuard key may answer for it
 
     @property
     def endpoint(self) -> str:
@@ -62,6 +64,15 @@ class NetConfig:
     source: str
     # "FILE: FIELD: REASON" lines for what was accepted but deserves a look.
     warnings: tuple[str, ...] = ()
+    ca_public_key: bytes | None = None  # the network CA (strong mode), if any
+    revoked: frozenset[int] = frozenset()  # certificate serials no node may use
+
+    def mode(self) -> str:
+        """What protects membership, in words (check-config prints it)."""
+        if self.ca_public_key is not None:
+            return f"network CA {base64.b64encode(self.ca_public_key).decode()}, {len(self.revoked)} revoked"
+        pinned = sum(p.public_key is not None for p in self.peers)
+        return f"shared key; {pinned} of {len(self.peers)} static node keys pinned"
 
     def peer_named(self, name: str) -> StaticPeer | None:
         return next((p for p in self.peers if p.named and p.name == name), None)
@@ -108,11 +119,31 @@ class NodeSettings:
 def parse_net(data: Any, source: str) -> NetConfig:
     top = checks.mapping(data, source, "", ("network", "peers"), ("network",))
     network = checks.mapping(
-        top["network"], source, "network", ("sharedKey", "subnet"), ("sharedKey", "subnet")
+        top["network"],
+        source,
+        "network",
+        ("sharedKey", "subnet", "caPublicKey", "revokedCerts"),
+        ("sharedKey", "subnet"),
     )
     key = checks.shared_key(network["sharedKey"], source, "network.sharedKey")
     subnet, warning = checks.subnet(network["subnet"], source, "network.subnet")
-    net = NetConfig(key, subnet, (), source, (warning,) if warning else ())
+    ca = network.get("caPublicKey")
+    revoked = network.get("revokedCerts") or []
+    if not isinstance(revoked, list):
+        raise ConfigError(
+            source, "network.revokedCerts", "must be a list of serials (as `cert show` prints them)"
+        )
+    net = NetConfig(
+        key,
+        subnet,
+        (),
+        source,
+        (warning,) if warning else (),
+        ca_public_key=None if ca is None else cert.check_ca_key(ca, source, "network.caPublicKey"),
+        revoked=frozenset(
+            cert.check_serial(v, source, f"network.revokedCerts[{i}]") for i, v in enumerate(revoked)
+        ),
+    )
     raw = top.get("peers")
     if raw is None:
         return net
@@ -197,11 +228,16 @@ def _static_peer(spec: dict[str, Any], subnet: IPv4Network, source: str, fld: st
         raise ConfigError(source, f"{fld}.adminPort", f"must differ from the WireGuard port {port}")
     ip = checks.ipv4(spec["wgIp"], source, f"{fld}.wgIp")
     checks.check_in_subnet(ip, subnet, source, f"{fld}.wgIp", "network.subnet")
+    pin = (
+        None
+        if spec.get("publicKey") is None
+        else checks.public_key(spec["publicKey"], source, f"{fld}.publicKey")
+    )
     raw_name = spec.get("name")
     if raw_name is None:
-        return StaticPeer(default_static_name(ip), host, port, admin, ip, named=False)
+        return StaticPeer(default_static_name(ip), host, port, admin, ip, named=False, public_key=pin)
     where = fld if fld.startswith("peers.") else f"{fld}.name"
-    return StaticPeer(checks.name(raw_name, source, where), host, port, admin, ip)
+    return StaticPeer(checks.name(raw_name, source, where), host, port, admin, ip, public_key=pin)
 
 
 def default_admin_port(wg_port: int) -> int:

@@ -79,7 +79,15 @@ class Agent:
     def _params(self, public_key: str, listen_port: int) -> Params:
         s = self.settings
         statics = tuple(
-            StaticNode(p.name, p.wg_ip, _ip_or_none(p.endpoint_host), p.endpoint_port, p.admin_port, p.named)
+            StaticNode(
+                p.name,
+                p.wg_ip,
+                _ip_or_none(p.endpoint_host),
+                p.endpoint_port,
+                p.admin_port,
+                p.named,
+                p.public_key,
+            )
             for p in self.net.peers
         )
         return Params(s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics)
