@@ -1,0 +1,144 @@
+"""Junk at a live static node: how much one agent drops per second while the mesh stays up.
+
+    .venv/bin/python bench/flood.py [--seconds 10] [--senders 2]
+
+Root only. seed-basic with real agents; once every pair pings, SENDERS processes in alpha's
+namespace send datagrams to beta's control port as fast as they can for SECONDS: junk without
+the shared key (with the protocol's magic, so it reaches the mac1 check) and a member's
+forgeries of another node's key (mac1 right, decryption fails). Printed: datagrams sent per
+second, dropped and counted by beta's agent per second, lost in beta's kernel socket buffer
+(the agent could not keep up), beta's agent CPU, how many ordered pairs missed a ping during
+the flood (all pinged every 0.5 s), and how long after the flood every pair pings again.
+The senders run on the same machine (2 vCPUs here): they take CPU from the agent too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "lab"), str(ROOT / "bench")]
+
+import probe  # noqa: E402
+from meshlab import PYTHON, Mesh, wait_for  # noqa: E402
+
+from lab import Lab  # noqa: E402
+
+SENDER = r"""
+import base64, os, socket, sys, time
+from wg_netmanager.core import wire
+from wg_netmanager.core.wire import Codec, Identity
+kind, seconds = sys.argv[1], float(sys.argv[2])
+beta_key, shared = base64.b64decode(sys.argv[3]), base64.b64decode(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("198.51.100.2", 50001))
+if kind == "junk":
+    batch = [wire.MAGIC + bytes((wire.WIRE_VERSION, wire.KIND_SEALED)) + os.urandom(200) for _ in range(64)]
+else:  # a member forging another node's key: mac1 right, beta's run right, the rest fails
+    codec, other = Codec(shared, Identity(os.urandom(32)), 5), Identity(os.urandom(32)).public
+    s.settimeout(5)
+    s.send(codec.keyreq(1))
+    epoch = codec.open(s.recv(2000)).epoch
+    batch = []
+    for _ in range(64):
+        d = bytearray(codec.seal(4, os.urandom(120), beta_key, epoch))
+        d[6:38] = other
+        d[-16:] = wire._blake(bytes(d[:-16]), codec.mac1_key(beta_key), 16)
+        batch.append(bytes(d))
+sent, end = 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    for d in batch:
+        try:
+            s.send(d)
+            sent += 1
+        except OSError:
+            pass
+print(sent)
+"""
+
+
+def udp_rcvbuf_errors(lab: Lab, host: str) -> int:
+    out = lab.host(host).run(["cat", "/proc/net/snmp"]).stdout.splitlines()
+    udp = [line.split() for line in out if line.startswith("Udp:")]
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
+def flood(kind: str, seconds: float, senders: int) -> dict[str, float]:
+    prefix = "bnf" + os.urandom(3).hex()
+    with Lab.up("seed-basic", prefix=prefix) as lab:
+        mesh = Mesh(lab, extra_args=())
+        try:
+            mesh.start_all()
+            mesh.wait_started(60)
+            wait_for(mesh.all_ping, 60, what="every pair pings")
+            st = mesh.status("beta")
+            assert st is not None
+            beta_key = st["publicKey"]
+            drops_before = sum(st["drops"].values())
+            buf_before = udp_rcvbuf_errors(lab, "beta")
+            pid = mesh.procs["beta"].pid
+            cpu_before = probe.cpu_seconds(pid)
+            argv = [PYTHON, "-c", SENDER, kind, str(seconds), beta_key, mesh.shared_key]
+            procs = [lab.host("alpha").popen(argv, stdout=-1) for _ in range(senders)]
+            lost: list[str] = []
+            stop = threading.Event()
+
+            def watch() -> None:
+                while not stop.is_set():
+                    lost.extend(f"{a}>{b}" for a, b in mesh.unreachable(0.5))
+
+            watcher = threading.Thread(target=watch)
+            t0 = time.monotonic()
+            watcher.start()
+            sent = sum(int(p.communicate(timeout=seconds + 60)[0] or 0) for p in procs)
+            elapsed = time.monotonic() - t0
+            stop.set()
+            watcher.join()
+            cpu = (probe.cpu_seconds(pid) or 0.0) - (cpu_before or 0.0)
+            st = mesh.status("beta")
+            assert st is not None
+            dropped = sum(st["drops"].values()) - drops_before
+            overflow = udp_rcvbuf_errors(lab, "beta") - buf_before
+            try:
+                after = wait_for(mesh.all_ping, 30, what="every pair pings after the flood")
+            except AssertionError:
+                after = float("inf")
+            return {
+                "sent/s": sent / elapsed,
+                "dropped/s": dropped / elapsed,
+                "overflow/s": overflow / elapsed,
+                "cpu%": 100 * cpu / elapsed,
+                "pairs lost": len(set(lost)),
+                "whole again after s": after,
+            }
+        finally:
+            mesh.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--senders", type=int, default=2)
+    args = ap.parse_args()
+    load = os.getloadavg()
+    print(
+        f"wg_netmanager flood benchmark, {datetime.date.today()}, `bench/flood.py --seconds {args.seconds:g} "
+        f"--senders {args.senders}`, seed-basic, load {load[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    heads = ("sent/s", "dropped/s", "overflow/s", "agent CPU %", "pairs lost", "whole after s")
+    print(f"{'flood':10} " + " ".join(f"{h:>11}" for h in heads))
+    for kind in ("junk", "forged"):
+        r = flood(kind, args.seconds, args.senders)
+        cells = [f"{r[k]:11.0f}" for k in ("sent/s", "dropped/s", "overflow/s", "cpu%", "pairs lost")]
+        after = r["whole again after s"]
+        print(f"{kind:10} " + " ".join(cells) + (f" {after:11.1f}" if after < 1e9 else f" {'>30':>11}"))
+
+
+if __name__ == "__main__":
+    main()
