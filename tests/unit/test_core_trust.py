@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 
 from corekit import (
     ALICE_SRC,
@@ -19,6 +19,7 @@ from corekit import (
     Fake,
     beta,
     exchange,
+    ident,
     info,
     key,
     linked,
@@ -30,6 +31,7 @@ from wg_netmanager.core import messages as m
 from wg_netmanager.core.hub import MAX_PER_SOURCE
 from wg_netmanager.core.limits import PerSource
 from wg_netmanager.core.model import Endpoint
+from wg_netmanager.core.node import StaticNode
 from wg_netmanager.core.wire import Codec, Identity
 
 MALLORY_SRC = Endpoint("192.0.2.66", 40066)
@@ -150,3 +152,38 @@ def test_nodes_whose_clocks_are_hours_apart_still_talk() -> None:
                 alice.datagram(NOW + i, data, BETA_ADMIN)
     assert "alice" in names(hub, NOW + 36004) and "beta" in names(alice, NOW + 4)
     assert sum(hub.drops.values()) == sum(alice.drops.values()) == 0
+
+
+def test_receivers_apply_the_static_nodes_checks_entry_by_entry() -> None:
+    """v1: network/broadcast addresses and a static node's address under another key were
+    taken from a table (pushing the real static node out of the view), advertised local
+    addresses were not checked, and an older full table rolled the view back."""
+    echo = StaticNode(
+        "echo", IPv4Address("10.1.1.5"), "198.51.100.5", 50000, 50001, public_key=ident(5).public
+    )
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1, statics=(BETA, echo)), Fake(2)
+    linked(alice, fake_beta)
+    bad = (
+        "127.0.0.1/8",
+        "255.255.255.255/32",
+        "10.1.1.50/24",
+        "224.0.0.1/4",
+        "192.168.7.255/24",
+        "0.0.0.0/0",
+    )
+    good = (IPv4Interface("192.168.7.9/24"), IPv4Interface("198.51.100.77/32"))
+    entries = (
+        BETA_INFO,
+        info("echo", "10.1.1.5", 66, static=True),  # echo's address, mallory's key
+        info("net", "10.1.1.0", 20),
+        info("bcast", "10.1.1.255", 21),
+        info("dave", "10.1.1.11", 11, locals=(*(IPv4Interface(a) for a in bad), *good)),
+    )
+    alice.datagram(NOW, fake_beta.to(alice, m.TableChunk(5, 0, 1, entries)), BETA_ADMIN)
+    alice.tick(NOW)
+    assert {i.name for i in alice.view.values()} == {"beta", "dave"}
+    assert alice.view[key(11)].locals == good
+    older = m.TableChunk(4, 0, 1, (BETA_INFO,))  # late: dave would vanish
+    alice.datagram(NOW, fake_beta.to(alice, older), BETA_ADMIN)
+    alice.tick(NOW)
+    assert key(11) in alice.view and alice.links["beta"].version == 5

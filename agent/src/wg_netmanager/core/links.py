@@ -115,6 +115,8 @@ class HubLink:
         chunks = [self.pending[i] for i in range(msg.count)]
         self.pending, self.pending_version = {}, (0, 0)
         if msg.base == 0:
+            if msg.version <= self.version:
+                return False  # an older table, late (reordered or replayed within the run)
             self.table = {e.public_key: e for c in chunks for e in c.entries}
         elif msg.base == self.version:
             table = dict(self.table)

@@ -2,15 +2,20 @@
 
 Sources in order of trust: the members of our own hub (a static node's own table), then per
 static link, by name: the static node itself (as it answered, with the endpoint we reach it
-on) and the table it serves. The first claim of a wgIp or a name wins; nothing outside the
-subnet is taken. The direct paths follow the view: a node gone loses its path, a node that
-moved or whose NAT mapping changed starts its path over.
+on) and the table it serves. The first claim of a wgIp or a name wins; a receiver applies
+the static nodes' own checks again, entry by entry: nothing outside the subnet or on its
+network or broadcast address, a static node's address only under its key (and name, if
+configured), and only local addresses worth probing (no loopback, broadcast, multicast,
+mesh or unspecified address: a PROBE must never go to ourselves or to a whole LAN). The
+direct paths follow the view: a node gone loses its path, a node that moved or whose NAT
+mapping changed starts its path over.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Iterable
 
 from .links import StaticLinks
@@ -36,15 +41,44 @@ def merge_view(
         if link.alive(now, hub_timeout) and link.info:
             sources.append(replace(link.info, static=True, endpoint=link.wg_endpoint(link.info)))
             sources += list(link.table.values())
+    unusable = (subnet.network_address, subnet.broadcast_address)
     for info in sources:
         if info.public_key == me.public_key or info.public_key in view:
             continue
         if info.wg_ip not in subnet or info.wg_ip in taken_ips or info.name in taken_names:
             continue
+        if info.wg_ip in unusable or not _static_claim_ok(info, links):
+            continue
+        if not all(_probe_worthy(a, subnet) for a in info.locals):
+            info = replace(info, locals=tuple(a for a in info.locals if _probe_worthy(a, subnet)))
         view[info.public_key] = info
         taken_ips.add(info.wg_ip)
         taken_names.add(info.name)
     return view
+
+
+def _static_claim_ok(info: NodeInfo, links: StaticLinks) -> bool:
+    """A static node's address only under the key its link holds (or is pinned to) and, if
+    the configuration names it, under that name."""
+    link = links.at(info.wg_ip)
+    if link is None:
+        return True
+    if link.cfg.named and link.cfg.name != info.name:
+        return False
+    return link.key is None or base64.b64encode(link.key).decode() == info.public_key
+
+
+def _probe_worthy(addr: IPv4Interface, subnet: IPv4Network) -> bool:
+    ip = addr.ip
+    return not (
+        ip.is_loopback
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+        or ip.is_link_local
+        or ip in subnet
+        or (addr.network.prefixlen < 31 and ip == addr.network.broadcast_address)
+    )
 
 
 def follow_view(paths: dict[str, DirectPath], view: dict[str, NodeInfo]) -> None:
