@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 SUBNET = "10.1.1.0/24"
 DIRECT_TTL = 64  # a gateway decrements the TTL of what it forwards
+# The direct paths seed-basic allows: charlie and delta share a LAN, alpha punches through.
+SEED_BASIC_PATHS = [("charlie", "delta", "lan"), ("alpha", "charlie", "nat"), ("alpha", "delta", "nat")]
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "") -> float:
@@ -123,6 +125,17 @@ class Mesh:
     def both_ways(self, a: str, b: str, kind: str) -> bool:
         """`a` and `b` each see the other on a path of this kind."""
         return self.paths(a).get(b) == kind and self.paths(b).get(a) == kind
+
+    def wait_paths(self, expected: list[tuple[str, str, str]], timeout: float = 30) -> None:
+        """Until each (a, b, kind) holds both ways, then until every pair answers at TTL 64
+        (nothing relayed by a gateway)."""
+        wait_for(
+            lambda: all(self.both_ways(a, b, kind) for a, b, kind in expected),
+            timeout,
+            interval=0.5,
+            what=f"paths {expected}",
+        )
+        wait_for(lambda: all(t == DIRECT_TTL for t in self.ttls().values()), 15, what="TTL 64 everywhere")
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(a, b) for a in self.hosts for b in self.hosts if a != b]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from meshlab import DIRECT_TTL, PYTHON, Mesh, wait_for
+from meshlab import PYTHON, SEED_BASIC_PATHS, Mesh, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -57,17 +57,7 @@ def assert_clean_logs(mesh: Mesh) -> None:
 def test_seed_basic_from_the_originals_files_and_command_lines(mesh_on: Any) -> None:
     mesh = mesh_on("seed-basic", cls=OriginalMesh)
     wait_for(mesh.all_ping, 20, what="every pair pings")
-    wait_for(
-        lambda: (
-            mesh.both_ways("charlie", "delta", "lan")
-            and mesh.both_ways("alpha", "charlie", "nat")
-            and mesh.both_ways("alpha", "delta", "nat")
-        ),
-        30,
-        interval=0.5,
-        what="lan and nat paths",
-    )
-    wait_for(lambda: all(t == DIRECT_TTL for t in mesh.ttls().values()), 10, what="TTL 64 everywhere")
+    mesh.wait_paths(SEED_BASIC_PATHS)
     for host in mesh.hosts:  # the static node is known by the name it runs with, everywhere
         st = mesh.status(host)
         assert st is not None and st["converged"], st
@@ -81,17 +71,13 @@ def test_double_nat_example_from_the_originals_files(mesh_on: Any) -> None:
     """The original's second example: delta and echo behind router2, itself behind router1."""
     mesh = mesh_on("seed-double-nat", cls=OriginalMesh)
     wait_for(mesh.all_ping, 20, what="every pair pings")
-    wait_for(
-        lambda: (
-            mesh.both_ways("delta", "echo", "lan")
-            and mesh.both_ways("alpha", "charlie", "nat")
-            and mesh.both_ways("alpha", "delta", "nat")
-            and mesh.both_ways("alpha", "echo", "nat")
-        ),
-        30,
-        interval=0.5,
-        what="direct paths through both NATs",
+    mesh.wait_paths(
+        [
+            ("delta", "echo", "lan"),
+            ("alpha", "charlie", "nat"),
+            ("alpha", "delta", "nat"),
+            ("alpha", "echo", "nat"),
+        ]
     )
     assert mesh.paths("charlie")["beta"] == "static"
-    wait_for(lambda: all(t == DIRECT_TTL for t in mesh.ttls().values()), 15, what="TTL 64 everywhere")
     assert_clean_logs(mesh)

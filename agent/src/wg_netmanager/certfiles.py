@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .core.cert import CaKey, Cert, CertError, check_ca_key, decode, encode
 from .core.checks import ConfigError
+from .fsutil import fsync_dir
 
 CERT_BANNER = "WG_NETMANAGER CERTIFICATE"
 CA_KEY_BANNER = "WG_NETMANAGER CA PRIVATE KEY"
@@ -147,18 +148,10 @@ def _write_new(
             os.replace(tmp, path)
         else:
             os.link(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except FileExistsError:
         raise ConfigError(str(path), "(file)", f"already exists ({exists})") from None
     except OSError as exc:
         raise ConfigError(str(path), "(file)", f"cannot write: {exc.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ from pathlib import Path
 from .backends.keys import generate_private_key, public_key
 from .core.checks import interface_problem
 from .core.config import ConfigError
+from .fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +137,7 @@ def _write_new(path: Path, key: PrivateKey) -> bool:
             os.link(tmp, path)  # unlike rename, never replaces a key that appeared meanwhile
         except FileExistsError:
             return False
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return True
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
