@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
 # Keys derived for senders we hold none for (a Diffie-Hellman each), per source address and
 # in all (tokens per second, burst): a flood from one address cannot starve the others.
-NEW_KEYS = ((20.0, 40.0), (2000.0, 4000.0))
+NEW_KEYS = ((50.0, 128.0), (2000.0, 4000.0))
 
 __all__ = ["Node", "Params", "StaticNode", "HubLink", "PathKind"]
 
@@ -184,8 +184,7 @@ class Node:
                     # Its key or run is unknown, or it went quiet (restarted?): ask.
                     link.nonce = self.rng.getrandbits(64) | 1
                     self.out.append((self.codec.keyreq(link.nonce), admin))
-                if link.key is not None and link.epoch:
-                    self._send(m.Hello(me, link.version, link.cookie), admin, link.key, link.epoch)
+                self._hello(link, me)
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive):
             self._changed(view=True)
         self._update_view(now)
@@ -266,6 +265,11 @@ class Node:
             endpoint,
         )
 
+    def _hello(self, link: HubLink, me: Optional[NodeInfo] = None) -> None:
+        admin = link.admin()
+        if admin is not None and link.key is not None and link.epoch:
+            self._send(m.Hello(me or self._me(), link.version, link.cookie), admin, link.key, link.epoch)
+
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         self._seal(*m.encode_fast(msg), dst, key, epoch)
@@ -300,13 +304,13 @@ class Node:
                 opened.sender, opened.epoch, msg.cookie, now, self.p.hub_timeout
             ):
                 raise Drop("rejected")
-            self.next_heartbeat = now  # HELLO at once
+            self._hello(link)  # at once, not at the next heartbeat
         elif isinstance(msg, m.Cookie):
             link = self.static_links.with_key(opened.sender)
             if link is None:
                 raise Drop("rejected")
             link.cookie = msg.cookie
-            self.next_heartbeat = now
+            self._hello(link)
         elif isinstance(msg, m.Probe):
             if msg.public_key != sender:
                 raise Drop("rejected")

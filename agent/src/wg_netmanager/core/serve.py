@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 # KEYREQ answers per source address and in all (tokens per second, burst).
-KEYREQS = ((5.0, 20.0), (1000.0, 2000.0))
+KEYREQS = ((20.0, 64.0), (1000.0, 2000.0))  # a household or office behind one NAT fits the burst
 
 Send = Callable[[int, bytes, Endpoint, bytes, int], None]  # type, body, to, key, epoch
 
