@@ -165,6 +165,8 @@ class SimNet:
             self.admin_packets += 1
             self.admin_bytes += len(data)
             target.node.datagram(self.now, data, src)
+            for reply, to in target.node.take_outgoing():  # as the daemon: answers go out at once
+                self.send(target, ADMIN_PORT, to, reply)
         elif dport == WG_PORT:
             self._wg_receive(target, src, data)
 
