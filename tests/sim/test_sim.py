@@ -157,3 +157,35 @@ def test_large_mesh_converges(n: int) -> None:
     net = simnet.scale(SimNet(seed=7), n)
     net.run_until(net.all_reachable, timeout=60, dt=0.25)
     assert all(h.node.status(net.now)["converged"] for h in net.hosts.values())
+
+
+@pytest.mark.parametrize("symmetric", [False, True], ids=["seed-basic", "hard-nat"])
+def test_ticking_only_at_deadlines_changes_nothing(symmetric: bool) -> None:
+    """The daemon ticks a node only when next_deadline() says so. A simulated mesh run that
+    way goes through exactly the same paths at exactly the same times as one ticked every
+    0.1 s (the same seed: skipped ticks would have done nothing), with far fewer ticks:
+    forming, punching or giving up, a node dying and coming back, a static node going
+    silent."""
+    eager, lazy = seed_basic(symmetric), seed_basic(symmetric)
+    lazy.lazy = True
+    history: dict[bool, list[object]] = {False: [], True: []}
+    for i in range(360):
+        for net in (eager, lazy):
+            if i == 150:
+                net.hosts["charlie"].alive = False
+            if i == 220:
+                net.hosts["charlie"].alive = True
+            if i == 300:
+                net.hosts["beta"].alive = False  # a static link goes silent
+            net.step()
+            history[net.lazy].append(
+                sorted(
+                    (h, p["name"], p["path"])
+                    for h, x in net.hosts.items()
+                    for p in x.node.status(net.now)["peers"]
+                )
+            )
+    for step, (e, la) in enumerate(zip(history[False], history[True])):
+        assert e == la, f"step {step}: {set(e) ^ set(la)}"
+    assert lazy.ticks < eager.ticks / 2, (lazy.ticks, eager.ticks)
+    assert history[True][-1] != history[True][299]  # beta's silence was noticed

@@ -11,6 +11,7 @@ it holds none or one too old. Members that stop sending expire after `member_tim
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
@@ -175,6 +176,12 @@ class Hub:
         if infos:
             self._changed()
         return infos
+
+    def next_expiry(self) -> float:
+        """When the next member times out if it says nothing (inf: no members)."""
+        return (
+            min((m.last_seen for m in self.members.values()), default=math.inf) + self.member_timeout + 1e-6
+        )
 
     def _changed(self) -> None:
         self._dirty = True

@@ -11,6 +11,7 @@ its view only then.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Optional
@@ -165,6 +166,24 @@ class StaticLinks:
             if shape != link.shape:
                 link.shape, changed = shape, True
         return changed
+
+    def next_deadline(self, now: float, hub_timeout: float, keepalive: int) -> float:
+        """When a link's liveness or keepalive next changes, or a name is due for a look-up,
+        if nothing else happens."""
+        times = [math.inf]
+        for link in self.by_name.values():
+            if (link.alive(now, hub_timeout), link.keepalive(now, keepalive)) != link.shape:
+                return -math.inf  # changed since the last tick: due now
+            if link.alive(now, hub_timeout):
+                times.append(link.last_ack + hub_timeout + 1e-6)
+                if link.first_ack is not None and link.keepalive(now, keepalive) == 0:
+                    times.append(link.first_ack + HANDSHAKE_SETTLE)
+            if link.cfg.address is None:  # by DNS name
+                every = RESOLVE_EVERY if link.alive(now, RESOLVE_QUIET) else RESOLVE_RETRY
+                times.append(-math.inf if link.resolved_at is None else link.resolved_at + every)
+                if link.alive(now, RESOLVE_QUIET):
+                    times.append(link.last_ack + RESOLVE_QUIET + 1e-6)
+        return min(times)
 
     def set_address(self, name: str, address: Optional[str], now: float) -> bool:
         """The shell's answer for a static node's DNS name. None: the look-up failed; the

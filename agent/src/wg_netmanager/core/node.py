@@ -107,6 +107,8 @@ class Node:
         self._view_rev: Optional[tuple[int, int]] = None  # (view revision, hub's) of self.view
         self._desired: Optional[tuple[tuple[int, int], DesiredState]] = None
         self._ticked_rev = -1  # revision at the end of the last tick
+        self._ticked_revs: tuple[int, int] = (-1, -1)  # and the hub's with it
+        self._stats_new = False  # counters that changed since the last tick
         self._probing = 0  # paths in the PROBING state after the last tick
         self._last_change = now
         self.out: list[tuple[bytes, Endpoint]] = []
@@ -149,6 +151,8 @@ class Node:
         return self.static_links.resolve_due(now)
 
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
+        if stats != self.stats:
+            self._stats_new = True  # a handshake or traffic may prove or kill a path
         self.stats = stats
         if self.hub:
             for key, st in stats.items():
@@ -192,6 +196,32 @@ class Node:
         if self.revision != self._ticked_rev or (self.hub is not None and self.hub.dirty):
             self._last_change = now
         self._ticked_rev = self.revision
+        self._ticked_revs = self._revs()
+        self._stats_new = False
+
+    def next_deadline(self, now: float) -> float:
+        """When the node next needs `tick` (`handle_timer`) if no input arrives: aioquic's
+        get_timer. The shell sleeps until then or the next datagram; after an input that
+        changed anything derived (a table, an answered PROBE, new counters) it is `now`."""
+        if self._revs() != self._ticked_revs or self._stats_new:
+            return now
+        times = [
+            self.next_heartbeat,
+            self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
+        ]
+        if self.serving is not None:
+            times.append(self.serving.next_deadline())
+        if not self.p.is_static:
+            times += [
+                p.next_deadline()
+                for key, p in self.paths.items()
+                if key in self.view and not self.view[key].static
+            ]
+        return max(min(times), now)
+
+    def handle_timer(self, now: float) -> None:
+        """aioquic's name for it: run what is due."""
+        self.tick(now)
 
     def busy(self, now: float) -> bool:
         """Something is in flux: a direct path is being probed, or the view, a path or the

@@ -33,6 +33,7 @@ Rule 6: an event the table does not list for the current state is a bug: it rais
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Optional
@@ -242,6 +243,26 @@ class DirectPath:
         if self.peer.endpoint is None and not self._same_lan(self.peer_locals_as_targets()):
             return False  # nothing worth a try before a static node has seen where it is
         return self.state == State.IDLE or (self.state == State.DOWN and now >= self.retry_at)
+
+    def next_deadline(self) -> float:
+        """When this path next needs a tick if nothing else happens (inf: only an input,
+        a handshake in the stats or a change of the peer, moves it)."""
+        EPS = 1e-6  # the timeouts compare with ">": just past them
+        if self.state == State.PROBING:
+            times = [self.since + self.timing.probe_timeout + EPS]
+            if self.probes_left > 0:
+                times.append(self.next_probe)
+            if self.endpoint is None:
+                times.append(self.decide_at)
+            return min(times)
+        if self.state == State.UP:
+            return self.last_rx_change + self.timing.dead_after + EPS
+        if self.peer.endpoint is None and not self._same_lan(self.peer_locals_as_targets()):
+            return math.inf  # nothing worth a try (wants_retry) until the peer's info changes
+        if self.first_seen is None:
+            return -math.inf  # not seen by a tick yet
+        settle = self.first_seen + self.timing.settle
+        return settle if self.state == State.IDLE else max(settle, self.retry_at)
 
     @property
     def is_up(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -101,6 +102,11 @@ class Serving:
             if member.admin is not None:
                 self._update(member)
         return True
+
+    def next_deadline(self) -> float:
+        """When the next push is due (a changed table waits for PUSH_INTERVAL), or expiry."""
+        push = self.last_push + PUSH_INTERVAL if self.hub.dirty else math.inf
+        return min(push, self.hub.next_expiry())
 
     def _update(self, member: Member) -> None:
         """What a member lacks of our table (the changes since the version it holds, or the

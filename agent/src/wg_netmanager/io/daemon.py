@@ -3,9 +3,10 @@
 The node's time is the monotonic clock: a step of the wall clock (an IoT box without RTC
 setting its time from NTP) moves no timer, and the control channel needs no wall time.
 
-One loop owns everything. Every `TICK` seconds it feeds the node the time, WireGuard's
-counters and the host's addresses, sends what the node wants sent, and hands the node's desired
-state to the backend when it changed. Datagrams are fed to the node as they arrive.
+One loop owns everything. It runs the node when the node's next deadline comes or an input
+gave it something to do, feeds it WireGuard's counters and the host's addresses on their own
+schedule, sends what the node wants sent, and hands the node's desired state to the backend
+when it changed. Datagrams are fed to the node as they arrive.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from . import status as status_socket
 
 log = logging.getLogger(__name__)
 
-TICK = 0.1
+MAX_SLEEP = 1.0  # seconds: the loop looks at least this often (counters, addresses)
+MIN_SLEEP = 0.002  # seconds: bounds the loop's rate, should a deadline ever stay in the past
 STATS_EVERY = 0.2  # while the node is busy (probing, changing)
 STATS_IDLE = 1.0  # in a settled mesh: reading hundreds of peers costs milliseconds
 LOCALS_EVERY = 1.0
@@ -40,7 +42,7 @@ RESOLVE_WARN_EVERY = 60.0  # seconds between two warnings about the same unresol
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 RCVBUF = 4 << 20  # bytes
 SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
-STALL_WARNING = 1.0  # seconds a tick may come late before we say so
+STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
 
 
 def control_socket(port: int) -> socket.socket:
@@ -70,6 +72,7 @@ class Agent:
         self.node: Optional[Node] = None
         self.applied: Optional[DesiredState] = None
         self.stop = asyncio.Event()
+        self.wake = asyncio.Event()  # the node has something to do before its deadline
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
@@ -120,7 +123,7 @@ class Agent:
             loop.add_reader(self.sock.fileno(), self._readable)
             server = await status_socket.start_status_server(sock_path, self.status)
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop.set)
+                loop.add_signal_handler(sig, self._stop)
             log.info(
                 "%s (%s) up on %s with %s, control port %d",
                 s.name,
@@ -147,11 +150,23 @@ class Agent:
     async def _bk(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
+    def _stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+
+    def _poke(self) -> None:
+        """After an input: wake the loop if the node now has something due (aioquic's shell
+        re-arms its timer after every datagram the same way)."""
+        if self.node is not None and self.node.next_deadline(time.monotonic()) <= time.monotonic():
+            self.wake.set()
+
     async def _loop(self) -> None:
-        """Tick the node every TICK seconds. Backend work (reading counters, applying the
-        desired state, reading addresses) runs as tasks on the backend thread and is never
-        awaited here: a slow WireGuard or netlink call (a loaded host, hundreds of peers) must
-        not delay the HELLOs, or static nodes drop us and the mesh churns."""
+        """Run the node when it asks to (`next_deadline`, as aioquic's get_timer) or an input
+        gave it something to do; read counters and addresses on their own schedule. Backend
+        work (reading counters, applying the desired state, reading addresses) runs as tasks
+        on the backend thread and is never awaited here: a slow WireGuard or netlink call (a
+        loaded host, hundreds of peers) must not delay the HELLOs, or static nodes drop us
+        and the mesh churns."""
         assert self.node is not None
         await self._read_locals()  # the first HELLO already says where we are
         next_locals = time.monotonic() + LOCALS_EVERY
@@ -160,7 +175,6 @@ class Agent:
         apply: Optional[asyncio.Future[Any]] = None
         locals_: Optional[asyncio.Future[Any]] = None
         resolve: Optional[asyncio.Future[Any]] = None
-        last = time.monotonic()
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_locals and _idle(locals_):
@@ -178,14 +192,14 @@ class Agent:
             desired = self.node.desired(now)
             if desired is not self.applied and desired != self.applied and _idle(apply):
                 apply = asyncio.ensure_future(self._apply(desired))
+            wake_at = min(self.node.next_deadline(now), next_stats, next_locals, now + MAX_SLEEP)
             try:
-                await asyncio.wait_for(self.stop.wait(), TICK)
+                await asyncio.wait_for(self.wake.wait(), max(wake_at - time.monotonic(), MIN_SLEEP))
             except asyncio.TimeoutError:
-                pass
-            lag = time.monotonic() - last - TICK
-            last = time.monotonic()
-            if lag > STALL_WARNING:
-                log.warning("the agent's loop stalled for %.1f s (is the host overloaded?)", lag)
+                lag = time.monotonic() - wake_at
+                if lag > STALL_WARNING:
+                    log.warning("the agent's loop woke %.1f s late (is the host overloaded?)", lag)
+            self.wake.clear()
         for task in (stats, apply, locals_, resolve):
             if task is not None:
                 await asyncio.wait([task])
@@ -197,11 +211,13 @@ class Agent:
             log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
             await self._bk(self.backend.refresh_endpoints)
         self.node.set_locals(addrs)
+        self._poke()
 
     async def _read_stats(self) -> None:
         assert self.node is not None
         try:
             self.node.set_stats(await self._bk(self.backend.stats))
+            self._poke()
         except BackendError as exc:
             log.error("reading WireGuard's peers failed: %s", exc)
 
@@ -209,6 +225,7 @@ class Agent:
         try:
             await self._bk(self.backend.apply, desired)
             self.applied = desired
+            self.wake.set()  # the node may have wanted more meanwhile
         except BackendError as exc:
             log.error("applying the WireGuard configuration failed: %s", exc)
 
@@ -232,6 +249,7 @@ class Agent:
                     log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
                 address = None
             self.node.set_static_address(name, address, time.monotonic())
+        self._poke()
 
     def _readable(self) -> None:
         """Drain the control socket (up to a batch), then send what the node answered: one
@@ -247,6 +265,7 @@ class Agent:
                 continue
             self.on_datagram(data, addr)
         self._flush()
+        self._poke()
 
     def on_datagram(self, data: bytes, addr: Any) -> None:
         if self.node is None:
