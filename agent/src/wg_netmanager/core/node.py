@@ -26,12 +26,13 @@ from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
+from .discovery import drive
 from .hub import Hub
 from .limits import PerSource
 from .links import RESOLVE_QUIET, HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
-from .paths import DirectPath, State, Timing
+from .paths import DirectPath, Timing
 from .serve import Serving
 from .view import follow_view, merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
@@ -372,36 +373,9 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
-        probing = 0
-        for key, info in self.view.items():
-            if info.static:
-                continue
-            path = self.paths.get(key)
-            if path is None:
-                path = self.paths[key] = DirectPath(info, self.p.timing)
-            before = path.state
-            shape = (path.state, path.kind, path.endpoint, path.generation)
-            path.mine = self.locals
-            path.update(now, self.stats.get(key))
-            if path.wants_retry(now):
-                path.start(now, self.rng.getrandbits(48), self.stats.get(key), self.locals)
-                log.info(
-                    "path to %s: probing (WireGuard endpoint %s, local addresses %s)",
-                    info.name,
-                    path.endpoint,
-                    ", ".join(t.host for t in path.probe_targets) or "none",
-                )
-            elif path.state != before:
-                if path.is_up:
-                    log.info("path to %s: %s via %s", info.name, path.kind.value, self.stats[key].endpoint)
-                else:
-                    log.info("path to %s: no direct path, next try in %.0fs", info.name, path.retry_delay)
-            probes = path.due_probes(now)
-            if probes and info.epoch:  # its run is in the table (0: not yet)
-                probe = m.Probe(self.p.name, self.p.public_key, path.nonce)
-                for dst in probes:
-                    self._send(probe, dst, raw(key), info.epoch)
-            if shape != (path.state, path.kind, path.endpoint, path.generation):
-                self._changed()
-            probing += path.state == State.PROBING
-        self._probing = probing
+        step = drive(self.paths, self.view, self.stats, self.locals, self.p.timing, self.rng, now)
+        for dst, info, nonce in step.probes:
+            self._send(m.Probe(self.p.name, self.p.public_key, nonce), dst, raw(info.public_key), info.epoch)
+        if step.changed:
+            self._changed()
+        self._probing = step.probing
