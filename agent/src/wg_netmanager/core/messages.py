@@ -6,21 +6,19 @@ Decoding never trusts the sender: every field is type- and range-checked and a v
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Optional, Union
 
+from . import fields as f
 from .model import Endpoint
 from .wire import MAX_BODY, Drop
 
 MAX_LOCALS = 16
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # used with fullmatch
+MAX_CERT = 160  # bytes of a compact certificate (trust.py: at most 129)
 
 
 class MsgType(enum.IntEnum):
@@ -50,18 +48,29 @@ class NodeInfo:
     # Its current run (wire.py): what others need to seal datagrams for it. A static node
     # takes it from the authenticated header of the node's HELLO, never from the body.
     epoch: int = 0
+    # Its certificate from the network CA, compact (trust.py); b"": none.
+    cert: bytes = field(default=b"", repr=False)
+
+    @property
+    def claim(self) -> tuple[bytes, str, IPv4Address, str]:
+        """What a certificate must vouch for (trust.Trust's key)."""
+        return self.cert, self.name, self.wg_ip, self.public_key
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.name,
-            "ip": str(self.wg_ip),
-            "k": self.public_key,
-            "wp": self.wg_port,
-            "ap": self.admin_port,
-            "l": [str(a) for a in self.locals],
-            "s": self.static,
-            "ep": str(self.endpoint) if self.endpoint else None,
-        } | ({"e": self.epoch} if self.epoch else {})
+        return (
+            {
+                "n": self.name,
+                "ip": str(self.wg_ip),
+                "k": self.public_key,
+                "wp": self.wg_port,
+                "ap": self.admin_port,
+                "l": [str(a) for a in self.locals],
+                "s": self.static,
+                "ep": str(self.endpoint) if self.endpoint else None,
+            }
+            | ({"e": self.epoch} if self.epoch else {})
+            | ({"ct": f.b64(self.cert)} if self.cert else {})
+        )
 
     @classmethod
     def from_json(cls, d: Any) -> NodeInfo:
@@ -72,15 +81,16 @@ class NodeInfo:
             raise Drop("malformed")
         ep = d.get("ep")
         return cls(
-            name=_name(d.get("n")),
-            wg_ip=_ip(d.get("ip")),
-            public_key=_key(d.get("k")),
-            wg_port=_port(d.get("wp")),
-            admin_port=_port(d.get("ap")),
-            locals=tuple(_iface(a) for a in locals_),
-            static=_bool(d.get("s", False)),
-            endpoint=_endpoint(ep) if ep is not None else None,
-            epoch=_uint64(d.get("e", 0)),
+            name=f.name(d.get("n")),
+            wg_ip=f.ip(d.get("ip")),
+            public_key=f.key(d.get("k")),
+            wg_port=f.port(d.get("wp")),
+            admin_port=f.port(d.get("ap")),
+            locals=tuple(f.iface(a) for a in locals_),
+            static=f.boolean(d.get("s", False)),
+            endpoint=f.endpoint(ep) if ep is not None else None,
+            epoch=f.uint64(d.get("e", 0)),
+            cert=f.blob(d.get("ct", ""), MAX_CERT),
         )
 
 
@@ -179,31 +189,31 @@ def decode(msg_type: int, body: bytes) -> Message:
     except ValueError:
         raise Drop("malformed") from None
     if t == MsgType.HELLO:
-        return Hello(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")), _cookie(d.get("c", "")))
+        return Hello(NodeInfo.from_json(d.get("node")), f.uint(d.get("tv")), f.cookie(d.get("c", "")))
     if t == MsgType.HELLO_ACK:
-        return HelloAck(NodeInfo.from_json(d.get("node")), _uint(d.get("tv")))
+        return HelloAck(NodeInfo.from_json(d.get("node")), f.uint(d.get("tv")))
     if t == MsgType.KEY_RESP:
-        return KeyResp(_uint64(d.get("x")), _cookie(d.get("c")))
+        return KeyResp(f.uint64(d.get("x")), f.cookie(d.get("c")))
     if t == MsgType.COOKIE:
-        return Cookie(_cookie(d.get("c")))
+        return Cookie(f.cookie(d.get("c")))
     if t in (MsgType.TABLE, MsgType.TABLE_DELTA):
         entries = d.get("e")
         if not isinstance(entries, list):
             raise Drop("malformed")
-        count, index, version = _uint(d.get("c")), _uint(d.get("i")), _uint(d.get("v"))
+        count, index, version = f.uint(d.get("c")), f.uint(d.get("i")), f.uint(d.get("v"))
         if not 0 < count <= 10000 or index >= count:
             raise Drop("malformed")
         base = 0
         removed: tuple[str, ...] = ()
         if t == MsgType.TABLE_DELTA:
-            base, gone = _uint(d.get("b")), d.get("r")
+            base, gone = f.uint(d.get("b")), d.get("r")
             if not 0 < base < version or not isinstance(gone, list):
                 raise Drop("malformed")
-            removed = tuple(_key(k) for k in gone)
+            removed = tuple(f.key(k) for k in gone)
         return TableChunk(version, index, count, _entries(entries), base, removed)
     if t in (MsgType.PROBE, MsgType.PROBE_ACK):
-        return Probe(_name(d.get("n")), _key(d.get("k")), _uint(d.get("x")), t == MsgType.PROBE_ACK)
-    return Leave(_name(d.get("n")), _key(d.get("k")))
+        return Probe(f.name(d.get("n")), f.key(d.get("k")), f.uint(d.get("x")), t == MsgType.PROBE_ACK)
+    return Leave(f.name(d.get("n")), f.key(d.get("k")))
 
 
 def chunk_table(
@@ -227,66 +237,6 @@ def chunk_table(
     return [TableChunk(version, i, len(chunks), tuple(e), base, tuple(r)) for i, (e, r) in enumerate(chunks)]
 
 
-# --- field checks -------------------------------------------------------------------------
-
-
-def _name(v: Any) -> str:
-    if not isinstance(v, str) or not NAME_RE.fullmatch(v):
-        raise Drop("malformed")
-    return v
-
-
-def _key(v: Any) -> str:
-    if not isinstance(v, str) or len(v) != 44 or not _key_ok(v):
-        raise Drop("malformed")
-    return v
-
-
-# A mesh repeats the same few thousand keys and addresses in every table chunk; parsing them
-# with `ipaddress`/base64 dominated decoding. The caches hold immutable values keyed by exact
-# strings (other types take the uncached path), so results are identical, and are bounded.
-_CACHE = 4096
-
-
-@functools.lru_cache(maxsize=_CACHE)
-def _key_ok(v: str) -> bool:
-    try:
-        raw = base64.b64decode(v, validate=True)
-    except binascii.Error:
-        return False
-    # Canonical only: otherwise two spellings (unused low bits set) name one key and slip
-    # past every "same key" comparison.
-    return len(raw) == 32 and base64.b64encode(raw).decode() == v
-
-
-_parse_ip = functools.lru_cache(maxsize=_CACHE)(IPv4Address)
-_parse_iface = functools.lru_cache(maxsize=_CACHE)(IPv4Interface)
-
-
-def _ip(v: Any) -> IPv4Address:
-    try:
-        if type(v) is not str:
-            raise Drop("malformed")  # an integer would parse as an address too
-        return _parse_ip(v)
-    except ValueError:
-        raise Drop("malformed") from None
-
-
-def _iface(v: Any) -> IPv4Interface:
-    if not isinstance(v, str):
-        raise Drop("malformed")
-    try:
-        return _parse_iface(v) if type(v) is str else IPv4Interface(v)
-    except ValueError:
-        raise Drop("malformed") from None
-
-
-def _port(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 < v < 65536:
-        raise Drop("malformed")
-    return v
-
-
 def _entries(raw: list[Any]) -> tuple[NodeInfo, ...]:
     """A table's entries; one that does not parse is skipped, not the whole chunk (one odd
     entry, e.g. a node a static node saw over IPv6, must not blind every member)."""
@@ -297,51 +247,6 @@ def _entries(raw: list[Any]) -> tuple[NodeInfo, ...]:
         except Drop:
             continue
     return tuple(entries)
-
-
-def _cookie(v: Any) -> bytes:
-    if not isinstance(v, str) or len(v) not in (0, 32):
-        raise Drop("malformed")
-    try:
-        return bytes.fromhex(v)
-    except ValueError:
-        raise Drop("malformed") from None
-
-
-def _uint64(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**64:
-        raise Drop("malformed")
-    return v
-
-
-def _uint(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**63:
-        raise Drop("malformed")
-    return v
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise Drop("malformed")
-    return v
-
-
-def _endpoint(v: Any) -> Endpoint:
-    if not isinstance(v, str):
-        raise Drop("malformed")
-    ep = _parse_endpoint(v) if type(v) is str else _parse_endpoint.__wrapped__(v)
-    if ep is None:
-        raise Drop("malformed")
-    return ep
-
-
-@functools.lru_cache(maxsize=_CACHE)
-def _parse_endpoint(v: str) -> Optional[Endpoint]:
-    host, _, port = v.rpartition(":")
-    try:
-        return Endpoint(str(IPv4Address(host)), _port(int(port)))
-    except (ValueError, Drop):
-        return None
 
 
 # HELLOs and their answers repeat every second with the same content (a static node gets one

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import logging
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,12 +29,13 @@ from . import desired as d
 from . import messages as m
 from .discovery import drive
 from .hub import Hub
-from .limits import PerSource
+from .limits import LogLimiter, PerSource
 from .links import RESOLVE_QUIET, HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .paths import DirectPath, Timing
 from .serve import Serving
+from .trust import Trust
 from .view import follow_view, merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
@@ -61,6 +63,9 @@ class Params:
     member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
     static_keepalive: int = 1
     timing: Timing = Timing()
+    ca_public_key: Optional[bytes] = None  # the network CA (trust.py); None: shared-key mode
+    revoked: frozenset[int] = frozenset()  # certificate serials no node may use
+    cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)
 
     @functools.cached_property
     def is_static(self) -> bool:
@@ -89,6 +94,11 @@ class Node:
         self.p = params
         self.rng = rng
         self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1)
+        self.trust = Trust(params.ca_public_key, params.revoked)
+        self.cert = params.cert
+        self.wall_offset = 0.0  # wall clock minus `now`: certificates' validity needs it
+        self._cert_due = math.inf  # `now` at which a certificate in view expires or starts
+        self.log_limit = LogLimiter()
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
         self.locals: list[IPv4Interface] = []
@@ -98,7 +108,7 @@ class Node:
         self.hub = (
             Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
         )
-        self.serving = Serving(self.hub, rng, now, self._seal) if self.hub else None
+        self.serving = Serving(self.hub, rng, now, self._seal, self.vouch) if self.hub else None
         self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
@@ -151,6 +161,25 @@ class Node:
         `StaticLinks.resolve_due`); it answers with `set_static_address`."""
         return self.static_links.resolve_due(now)
 
+    def set_wall_clock(self, offset: float) -> None:
+        """The shell's wall clock minus its `now` (it changes when the wall clock is set):
+        certificates are valid from and until a wall-clock time."""
+        if abs(offset - self.wall_offset) > 1.0:
+            self.wall_offset = offset
+            self._changed(view=True)
+
+    def set_cert(self, cert: bytes) -> None:
+        """Our certificate, renewed (compact form); every static node hears it at once."""
+        if cert != self.cert:
+            self.cert = cert
+            if self.hub:
+                self.hub.me = self._me()
+            self.next_heartbeat = 0.0
+
+    def vouch(self, info: NodeInfo, now: float) -> Optional[str]:
+        """Why `info`'s claim is not believed (trust.py), or None."""
+        return self.trust.check(*info.claim, now + self.wall_offset)
+
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
             self._stats_new = True  # a handshake or traffic may prove or kill a path
@@ -190,7 +219,7 @@ class Node:
                     link.nonce = self.rng.getrandbits(64) | 1
                     self.out.append((self.codec.keyreq(link.nonce), admin))
                 self._hello(link, me)
-        if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive):
+        if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
         self._update_view(now)
         self._drive_paths(now)
@@ -208,6 +237,7 @@ class Node:
             return now
         times = [
             self.next_heartbeat,
+            self._cert_due,
             self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
         ]
         if self.serving is not None:
@@ -275,6 +305,7 @@ class Node:
             "wgIp": str(self.p.wg_ip),
             "publicKey": self.p.public_key,
             "static": self.p.is_static,
+            "mode": self.trust.mode,
             "converged": bool(peers) and all(p["path"] != "none" for p in peers),
             "drops": dict(self.drops),
             "peers": peers,
@@ -294,6 +325,7 @@ class Node:
             tuple(self.locals[: m.MAX_LOCALS]),
             self.p.is_static,
             endpoint,
+            cert=self.cert,
         )
 
     def _hello(self, link: HubLink, me: Optional[NodeInfo] = None) -> None:
@@ -318,6 +350,10 @@ class Node:
         elif isinstance(msg, m.HelloAck):
             link = self.static_links.claimed_by(msg.node)
             if link is None or link.key != opened.sender or msg.node.public_key != sender:
+                raise Drop("rejected")
+            why = self.vouch(msg.node, now)
+            if why:
+                self._log_rejected(now, msg.node, src, why)
                 raise Drop("rejected")
             before = (link.info, link.epoch, link.version)
             link.ack(msg.node, opened.epoch, now, self.p.hub_timeout)
@@ -362,13 +398,27 @@ class Node:
         if self._view_rev == self._revs(view=True):
             return
         members = [mm.info for mm in self.hub.members.values()] if self.hub else []
-        view = merge_view(self._me(), self.p.subnet, members, self.static_links, now, self.p.hub_timeout)
+        self.trust.soonest = math.inf
+
+        def believed(info: NodeInfo) -> bool:
+            return self.vouch(info, now) is None
+
+        view = merge_view(
+            self._me(), self.p.subnet, members, self.static_links, now, self.p.hub_timeout, believed
+        )
+        self._cert_due = self.trust.soonest - self.wall_offset
         if view != self.view:
             follow_view(self.paths, view)
             self.view = view
             self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
             self._changed()
         self._view_rev = self._revs(view=True)
+
+    def _log_rejected(self, now: float, info: NodeInfo, src: Endpoint, why: str) -> None:
+        held = self.log_limit.allow(f"claim {src.host}", now)
+        if held is not None:
+            more = f" ({held} more held back)" if held else ""
+            log.warning("rejected node %s from %s: %s%s", info.name, src, why, more)
 
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:

@@ -5,7 +5,8 @@ static link, by name: the static node itself (as it answered, with the endpoint 
 on) and the table it serves. The first claim of a wgIp or a name wins; a receiver applies
 the static nodes' own checks again, entry by entry: nothing outside the subnet or on its
 network or broadcast address, a static node's address only under its key (and name, if
-configured), and only local addresses worth probing (no loopback, broadcast, multicast,
+configured), with a network CA only under a valid certificate (trust.py), and only local
+addresses worth probing (no loopback, broadcast, multicast,
 mesh or unspecified address: a PROBE must never go to ourselves or to a whole LAN). The
 direct paths follow the view: a node gone loses its path, a node that moved or whose NAT
 mapping changed starts its path over.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .links import StaticLinks
 from .messages import NodeInfo
@@ -31,6 +32,7 @@ def merge_view(
     links: StaticLinks,
     now: float,
     hub_timeout: float,
+    believed: Callable[[NodeInfo], bool] = lambda info: True,
 ) -> dict[str, NodeInfo]:
     view: dict[str, NodeInfo] = {}
     taken_ips: set[IPv4Address] = {me.wg_ip}
@@ -47,7 +49,7 @@ def merge_view(
             continue
         if info.wg_ip not in subnet or info.wg_ip in taken_ips or info.name in taken_names:
             continue
-        if info.wg_ip in unusable or not _static_claim_ok(info, links):
+        if info.wg_ip in unusable or not _static_claim_ok(info, links) or not believed(info):
             continue
         if not all(_probe_worthy(a, subnet) for a in info.locals):
             info = replace(info, locals=tuple(a for a in info.locals if _probe_worthy(a, subnet)))
