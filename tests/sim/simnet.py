@@ -21,8 +21,10 @@ from typing import Optional
 
 from wg_netmanager.backends.base import PeerState
 from wg_netmanager.backends.reconcile import plan_peers
+from wg_netmanager.core.cert import CaKey, sign
 from wg_netmanager.core.model import DesiredState, Endpoint, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
+from wg_netmanager.core.trust import compact
 from wg_netmanager.core.wire import Identity
 
 SUBNET = IPv4Network("10.1.0.0/16")
@@ -87,6 +89,8 @@ class SimNet:
         # that the deadline misses nothing; `ticks` counts the ticks made.
         self.lazy = False
         self.ticks = 0
+        self.ca: Optional[CaKey] = None  # with a network CA, every host gets a certificate
+        self.revoked: frozenset[int] = frozenset()
 
     # --- building ---------------------------------------------------------------------------
 
@@ -101,11 +105,34 @@ class SimNet:
         self.statics.append(StaticNode(name, IPv4Address(wg_ip), ip, WG_PORT, ADMIN_PORT, named))
 
     def add_host(
-        self, name: str, ip: str, wg_ip: str, nat: Optional[Nat] = None, firewall: bool = False
+        self,
+        name: str,
+        ip: str,
+        wg_ip: str,
+        nat: Optional[Nat] = None,
+        firewall: bool = False,
+        cert: Optional[bytes] = None,
+        ca: Optional[CaKey] = None,
     ) -> Host:
+        """`cert`: the host's certificate (compact) instead of one from the network CA; `ca`:
+        the CA the host believes in instead of the network's (an attacker's own)."""
         identity = sim_identity(name)
         key = base64.b64encode(identity.public).decode()
-        params = Params(name, IPv4Address(wg_ip), SUBNET, key, WG_PORT, ADMIN_PORT, tuple(self.statics))
+        if cert is None and self.ca is not None:
+            cert = self.certify(name, wg_ip)
+        trusted = ca or self.ca
+        params = Params(
+            name,
+            IPv4Address(wg_ip),
+            SUBNET,
+            key,
+            WG_PORT,
+            ADMIN_PORT,
+            tuple(self.statics),
+            ca_public_key=trusted.public if trusted else None,
+            revoked=self.revoked,
+            cert=cert or b"",
+        )
         node = Node(params, self.shared, identity, self.now, random.Random(self.rng.getrandbits(32)))
         prefix = 24
         node.set_locals([IPv4Interface(f"{ip}/{prefix}")])
@@ -113,6 +140,24 @@ class SimNet:
         self.hosts[name] = host
         self.by_ip[ip] = host
         return host
+
+    def certify(
+        self, name: str, wg_ip: str, *, ca: Optional[CaKey] = None, serial: int = 0, days: float = 30
+    ) -> bytes:
+        """A certificate (compact) for `name`'s key, from the network CA (or `ca`), valid
+        from a day ago for `days` from now."""
+        signer = ca or self.ca
+        assert signer is not None
+        c = sign(
+            signer,
+            serial=serial or self.rng.getrandbits(63) + 1,
+            name=name,
+            wg_ip=IPv4Address(wg_ip),
+            public_key=base64.b64encode(sim_identity(name).public).decode(),
+            not_before=int(self.now) - 86400,
+            not_after=int(self.now + days * 86400),
+        )
+        return compact(c)
 
     # --- packets ----------------------------------------------------------------------------
 

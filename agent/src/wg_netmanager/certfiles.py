@@ -17,8 +17,10 @@ import secrets
 import stat
 from pathlib import Path
 
+from .core import trust
 from .core.cert import CaKey, Cert, CertError, check_ca_key, decode, encode
 from .core.checks import ConfigError
+from .core.config import NetConfig, NodeSettings
 from .fsutil import fsync_dir
 
 CERT_BANNER = "WG_NETMANAGER CERTIFICATE"
@@ -61,6 +63,30 @@ def cert_from_pem(text: str, file: str) -> Cert:
 
 def read_cert(path: Path) -> Cert:
     return cert_from_pem(_read_text(path)[0], str(path))
+
+
+def own_cert(settings: NodeSettings, net: NetConfig, public_key: str | None, wall: float) -> Cert | None:
+    """This node's certificate, checked as far as `public_key` (None: not known yet) allows;
+    None when it has none. A network CA wants one: without it the others refuse this node."""
+    if settings.cert is None:
+        if net.ca_public_key is not None:
+            reason = f"names a network CA: node {settings.name} needs a certificate (peer.yaml cert, --cert)"
+            raise ConfigError(net.source, "network.caPublicKey", reason)
+        return None
+    cert = read_cert(settings.cert)
+    try:
+        trust.check_own(
+            cert,
+            settings.name,
+            settings.wg_ip,
+            cert.public_key if public_key is None else public_key,
+            net.ca_public_key,
+            net.revoked,
+            wall,
+        )
+    except CertError as exc:
+        raise ConfigError(str(settings.cert), "certificate", exc.reason) from None
+    return cert
 
 
 def write_cert(path: Path, cert: Cert, force: bool = False) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from . import install
 from .backends.base import BackendError
 from .certcmd import cmd_ca, cmd_cert, cmd_pubkey
+from .certfiles import own_cert
 from .cliargs import (
     EXIT_USAGE,
     PROG,
@@ -32,6 +33,7 @@ from .cliargs import (
     status_parser,
 )
 from .configfile import default_net_file, default_peer_file, load_net, load_peer_file
+from .core.cert import format_serial
 from .core.config import (
     DEFAULT_RUN_DIR,
     DEFAULT_STATE_DIR,
@@ -78,6 +80,7 @@ def _settings(args: argparse.Namespace, need_node: bool) -> tuple[NetConfig, Nod
         wg_port=args.wg_port,
         admin_port=args.admin_port,
         backend=args.backend,
+        cert=args.cert,
     )
     if not need_node and peer_file is None and args.name is None and args.wg_ip is None:
         return net, None
@@ -113,6 +116,11 @@ def cmd_check_config(argv: Sequence[str]) -> int:
     setup_logging(args.verbose)
     net, settings = _settings(args, need_node=False)
     _summary(net, settings)
+    if settings is not None:
+        cert = own_cert(settings, net, None, time.time())  # the key is checked when it runs
+        if cert is not None:
+            until = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(cert.not_after))
+            print(f"  certificate: serial {format_serial(cert.serial)}, valid until {until}")
     return 0
 
 
@@ -175,6 +183,8 @@ def _agent_options(args: argparse.Namespace) -> list[str]:
             opts += [flag, str(value)]
     if args.existing_interface:
         opts.append("-e")
+    if args.cert is not None:
+        opts += ["--cert", str(args.cert.resolve())]
     for spec in args.static_peer:
         opts += ["-s", spec]
     if args.state_dir != DEFAULT_STATE_DIR:

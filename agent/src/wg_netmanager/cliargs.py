@@ -143,6 +143,12 @@ def _add_node_options(parser: argparse.ArgumentParser) -> None:
         "[,name=NAME]; repeat for more",
     )
     add(
+        "--cert",
+        metavar="CERT",
+        type=Path,
+        help="this node's certificate from the network CA (`cert sign`; needed when net.yaml names a CA)",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=DEFAULT_STATE_DIR,

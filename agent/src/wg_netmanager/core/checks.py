@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any
 
 BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")  # backends.KINDS
@@ -91,6 +92,15 @@ def interface(value: Any, file: str, fld: str) -> str:
     if problem is not None:
         raise ConfigError(file, fld, problem)
     return text
+
+
+def path(value: Any, file: str, fld: str) -> Path:
+    if isinstance(value, Path):
+        value = str(value)
+    text = typed(value, str, "a file name", file, fld)
+    if not text.strip() or "\0" in text:
+        raise ConfigError(file, fld, "must be a file name")
+    return Path(text)
 
 
 def boolean(value: Any, file: str, fld: str) -> bool:

@@ -92,6 +92,7 @@ class PeerFile:
     wg_port: int | None = None
     admin_port: int | None = None
     backend: str | None = None
+    cert: Path | None = None
     source: str = COMMAND_LINE
 
     def field_name(self, attr: str) -> str:
@@ -111,6 +112,8 @@ class NodeSettings:
     state_dir: Path
     run_dir: Path
     verbose: int = 0
+    cert: Path | None = None  # this node's certificate from the network CA
+    cert_source: str = COMMAND_LINE  # where `cert` was given (peer.yaml or the command line)
 
 
 # --- net.yaml ---
@@ -261,6 +264,7 @@ _PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
     "wg_port": ("wgPort", "--wg-port", checks.port),
     "admin_port": ("adminPort", "--admin-port", checks.port),
     "backend": ("backend", "--backend", checks.backend),
+    "cert": ("cert", "--cert", checks.path),
 }
 
 
@@ -286,6 +290,9 @@ def _peer_layer(values: dict[str, Any], source: str) -> PeerFile:
         for attr, value in values.items()
         if value is not None
     }
+    cert = checked.get("cert")
+    if cert is not None and not cert.is_absolute() and source != COMMAND_LINE:
+        checked["cert"] = Path(source).parent / cert  # beside the peer.yaml that names it
     return PeerFile(**checked, source=source)
 
 
@@ -357,6 +364,7 @@ def node_settings(
         blame, lay = ("admin_port", admin_lay) if admin_given else ("wg_port", wg_lay)
         raise fail(blame, lay, f"the admin port and the WireGuard port are both {wg_port}")
 
+    cert, cert_lay = pick("cert")
     return NodeSettings(
         name=name,
         wg_ip=wg_ip,
@@ -368,6 +376,8 @@ def node_settings(
         state_dir=Path(state_dir),
         run_dir=Path(run_dir),
         verbose=verbose,
+        cert=cert,
+        cert_source=cert_lay.source,
     )
 
 

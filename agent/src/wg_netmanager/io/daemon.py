@@ -24,12 +24,14 @@ from typing import Any, Optional
 
 from ..backends import BackendError, select_backend
 from ..backends.existing import ExistingBackend
+from ..core.checks import ConfigError
 from ..core.config import NetConfig, NodeSettings
 from ..core.model import DesiredState, Endpoint, InterfaceSettings
 from ..core.node import Node, Params, StaticNode
 from ..core.wire import Identity
 from ..keystore import load_or_create_private_key
 from . import status as status_socket
+from .certwatch import CertWatch
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,9 @@ class Agent:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
         self.resolve_warned: dict[str, float] = {}  # host -> when we last warned it does not resolve
         self.hosts = {p.name: p.endpoint_host for p in net.peers}  # the core sees addresses only
+        self.certs = CertWatch(settings, net)
 
-    def _params(self, public_key: str, listen_port: int) -> Params:
+    def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
         s = self.settings
         statics = tuple(
             StaticNode(
@@ -93,24 +96,43 @@ class Agent:
             )
             for p in self.net.peers
         )
-        return Params(s.name, s.wg_ip, self.net.subnet, public_key, listen_port, s.admin_port, statics)
+        return Params(
+            s.name,
+            s.wg_ip,
+            self.net.subnet,
+            public_key,
+            listen_port,
+            s.admin_port,
+            statics,
+            ca_public_key=self.net.ca_public_key,
+            revoked=self.net.revoked,
+            cert=cert,
+        )
 
     async def run(self) -> int:
         s = self.settings
         if s.existing_interface:
             private = ""
+            cert = self.certs.load(None)  # its key is known once the interface is adopted
         else:
             private = load_or_create_private_key(s.state_dir, s.interface).private_b64()
+            public = base64.b64encode(Identity(base64.b64decode(private)).public).decode()
+            cert = self.certs.load(public)  # a wrong certificate: exit before touching anything
         address = IPv4Interface(f"{s.wg_ip}/{self.net.subnet.prefixlen}")
         loop = asyncio.get_running_loop()
         await self._bk(self.backend.up, InterfaceSettings(s.interface, address, s.wg_port, private))
         if isinstance(self.backend, ExistingBackend):
             private = self.backend.take_private_key()
+            try:
+                cert = self.certs.load(self.backend.public_key)
+            except ConfigError:
+                await self._bk(self.backend.down)
+                raise
         identity = Identity(base64.b64decode(private))
         del private
         now = time.monotonic()
         self.node = Node(
-            self._params(self.backend.public_key, self.backend.listen_port or s.wg_port),
+            self._params(self.backend.public_key, self.backend.listen_port or s.wg_port, cert),
             self.net.shared_key,
             identity,
             now,
@@ -180,6 +202,10 @@ class Agent:
             if now >= next_locals and _idle(locals_):
                 next_locals = now + LOCALS_EVERY
                 locals_ = asyncio.ensure_future(self._read_locals())
+                renewed = self.certs.poll(now)
+                if renewed is not None:
+                    self.node.set_cert(renewed)
+            self.node.set_wall_clock(time.time() - time.monotonic())
             if _idle(resolve):
                 due = self.node.resolve_due(now)
                 if due:
@@ -290,7 +316,7 @@ class Agent:
         doc = self.node.status(time.monotonic())
         doc["interface"] = self.settings.interface
         doc["backend"] = self.backend.name
-        return doc
+        return doc | self.certs.status()
 
 
 def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
