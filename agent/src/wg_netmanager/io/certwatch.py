@@ -75,7 +75,8 @@ class CertWatch:
         if self.cert is None or self.cert.not_after - wall > WARN_BEFORE or wall - self._warned < 86400:
             return
         self._warned = wall
-        log.warning("this node's certificate expires %s: renew it (cert sign)", _when(self.cert.not_after))
+        verb = "expired" if wall > self.cert.not_after else "expires"
+        log.warning("this node's certificate %s %s: renew it (cert sign)", verb, _when(self.cert.not_after))
 
     def status(self) -> dict[str, Any]:
         if self.cert is None:
