@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,8 @@ def fake_daemon(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeSettings, Net
     calls: list[tuple[NodeSettings, NetConfig]] = []
     module = types.ModuleType("wg_netmanager.io.daemon")
 
-    def run(settings: NodeSettings, net: NetConfig) -> int:
+    def run(settings: NodeSettings, net: NetConfig, reload: Callable[[], NetConfig]) -> int:
+        assert reload() == net  # SIGHUP reads the same files again
         calls.append((settings, net))
         return 0
 

@@ -70,7 +70,7 @@ def test_explicit_run_and_peer_file(net_yaml: Path, tmp_path: Path, fake_daemon:
 
 def test_daemon_exit_status_is_passed_on(net_yaml: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = types.ModuleType("wg_netmanager.io.daemon")
-    module.run = lambda settings, net: 3  # type: ignore[attr-defined]
+    module.run = lambda settings, net, reload: 3  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "wg_netmanager.io.daemon", module)
     assert main(["-c", str(net_yaml), "-n", "alice", "-a", "10.1.1.1"]) == 3
 
@@ -80,7 +80,7 @@ def test_backend_error_is_one_line_exit_1(
 ) -> None:
     module = types.ModuleType("wg_netmanager.io.daemon")
 
-    def run(settings: NodeSettings, net: NetConfig) -> int:
+    def run(settings: NodeSettings, net: NetConfig, reload: object) -> int:
         raise BackendError("wg0: wireguard-go not found")
 
     module.run = run  # type: ignore[attr-defined]

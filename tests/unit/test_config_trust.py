@@ -66,3 +66,19 @@ def test_bad_ca_settings(network: dict[str, Any], field: str) -> None:
     data = original()
     data["network"] |= network
     assert net_error(data).field == field
+
+
+def test_previous_shared_key_during_a_rotation() -> None:
+    data = original()
+    old = data["network"]["sharedKey"]
+    new = base64.b64encode(bytes(range(5, 37))).decode()
+    data["network"] |= {"sharedKey": new, "previousSharedKey": old}
+    net = parse_net(data, "net.yaml")
+    assert net.previous_key == base64.b64decode(old) and net.shared_key == base64.b64decode(new)
+    assert net.mode().endswith("; rotating (previousSharedKey accepted)")
+    assert old not in repr(net) and new not in repr(net)
+    data["network"]["previousSharedKey"] = new
+    err = net_error(data)
+    assert (err.field, err.reason) == ("network.previousSharedKey", "is the same as sharedKey")
+    data["network"]["previousSharedKey"] = "short"
+    assert net_error(data).field == "network.previousSharedKey"

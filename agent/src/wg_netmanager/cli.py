@@ -108,7 +108,11 @@ def cmd_run(argv: Sequence[str]) -> int:
         log.warning("-t: the text UI is not built; running without it (watch with `%s status`)", PROG)
     # Imported here: the daemon pulls in the backends, which `status` and `genkey` don't need.
     daemon = importlib.import_module("wg_netmanager.io.daemon")
-    return int(daemon.run(settings, net))
+
+    def reload() -> NetConfig:  # SIGHUP
+        return add_static_peers(load_net(args.config), args.static_peer)
+
+    return int(daemon.run(settings, net, reload))
 
 
 def cmd_check_config(argv: Sequence[str]) -> int:

@@ -65,14 +65,20 @@ class NetConfig:
     # "FILE: FIELD: REASON" lines for what was accepted but deserves a look.
     warnings: tuple[str, ...] = ()
     ca_public_key: bytes | None = None  # the network CA (strong mode), if any
+    # During a rotation: the shared key being replaced, still accepted (and spoken to nodes
+    # that know only it).
+    previous_key: bytes | None = field(default=None, repr=False)
     revoked: frozenset[int] = frozenset()  # certificate serials no node may use
 
     def mode(self) -> str:
         """What protects membership, in words (check-config prints it)."""
         if self.ca_public_key is not None:
-            return f"network CA {base64.b64encode(self.ca_public_key).decode()}, {len(self.revoked)} revoked"
+            ca = base64.b64encode(self.ca_public_key).decode()
+            rotating = "; rotating the shared key" if self.previous_key else ""
+            return f"network CA {ca}, {len(self.revoked)} revoked{rotating}"
         pinned = sum(p.public_key is not None for p in self.peers)
-        return f"shared key; {pinned} of {len(self.peers)} static node keys pinned"
+        rotating = "; rotating (previousSharedKey accepted)" if self.previous_key else ""
+        return f"shared key; {pinned} of {len(self.peers)} static node keys pinned{rotating}"
 
     def peer_named(self, name: str) -> StaticPeer | None:
         return next((p for p in self.peers if p.named and p.name == name), None)
@@ -125,10 +131,15 @@ def parse_net(data: Any, source: str) -> NetConfig:
         top["network"],
         source,
         "network",
-        ("sharedKey", "subnet", "caPublicKey", "revokedCerts"),
+        ("sharedKey", "previousSharedKey", "subnet", "caPublicKey", "revokedCerts"),
         ("sharedKey", "subnet"),
     )
     key = checks.shared_key(network["sharedKey"], source, "network.sharedKey")
+    previous = network.get("previousSharedKey")
+    if previous is not None:
+        previous = checks.shared_key(previous, source, "network.previousSharedKey")
+        if previous == key:
+            raise ConfigError(source, "network.previousSharedKey", "is the same as sharedKey")
     subnet, warning = checks.subnet(network["subnet"], source, "network.subnet")
     ca = network.get("caPublicKey")
     revoked = network.get("revokedCerts") or []
@@ -146,6 +157,7 @@ def parse_net(data: Any, source: str) -> NetConfig:
         revoked=frozenset(
             cert.check_serial(v, source, f"network.revokedCerts[{i}]") for i, v in enumerate(revoked)
         ),
+        previous_key=previous,
     )
     raw = top.get("peers")
     if raw is None:

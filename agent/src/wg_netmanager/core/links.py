@@ -53,6 +53,7 @@ class HubLink:
     epoch: int = 0  # its run, as its KEY_RESP said (0: ask with a KEYREQ)
     cookie: bytes = b""  # its cookie for our key and address, shown in every HELLO
     nonce: int = 0  # of the KEYREQ we wait an answer to (0: none)
+    asked: int = 0  # KEYREQs sent (while rotating they go in each shared key in turn)
     info: Optional[NodeInfo] = None
     last_ack: float = -1e9
     first_ack: Optional[float] = None  # of the current run of answers

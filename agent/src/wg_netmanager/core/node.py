@@ -87,13 +87,19 @@ def raw(key: str) -> bytes:
 
 class Node:
     def __init__(
-        self, params: Params, shared_key: bytes, identity: Identity, now: float, rng: random.Random
+        self,
+        params: Params,
+        shared_key: bytes,
+        identity: Identity,
+        now: float,
+        rng: random.Random,
+        previous_key: Optional[bytes] = None,
     ) -> None:
         if b64(identity.public) != params.public_key:
             raise ValueError("the identity's public key is not Params.public_key")
         self.p = params
         self.rng = rng
-        self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1)
+        self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1, previous_key)
         self.trust = Trust(params.ca_public_key, params.revoked)
         self.cert = params.cert
         self.wall_offset = 0.0  # wall clock minus `now`: certificates' validity needs it
@@ -176,6 +182,17 @@ class Node:
                 self.hub.me = self._me()
             self.next_heartbeat = 0.0
 
+    def set_shared_keys(self, shared_key: bytes, previous: Optional[bytes] = None) -> None:
+        """A rotation (wire.py rule 5): speak `shared_key`, accept `previous` too."""
+        self.codec.set_keys(shared_key, previous)  # a peer not answering is tried in each key
+        self.next_heartbeat = 0.0
+
+    def set_trust(self, ca_public_key: Optional[bytes], revoked: frozenset[int]) -> None:
+        """A changed network CA or revocation list (a reload)."""
+        if (ca_public_key, revoked) != (self.trust.ca, self.trust.revoked):
+            self.trust = Trust(ca_public_key, revoked)
+            self._changed(view=True)
+
     def vouch(self, info: NodeInfo, now: float) -> Optional[str]:
         """Why `info`'s claim is not believed (trust.py), or None."""
         return self.trust.check(*info.claim, now + self.wall_offset)
@@ -217,7 +234,8 @@ class Node:
                 if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
                     # Its key or run is unknown, or it went quiet (restarted?): ask.
                     link.nonce = self.rng.getrandbits(64) | 1
-                    self.out.append((self.codec.keyreq(link.nonce), admin))
+                    self.out.append((self.codec.keyreq(link.nonce, link.asked), admin))
+                    link.asked += 1
                 self._hello(link, me)
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
@@ -306,6 +324,7 @@ class Node:
             "publicKey": self.p.public_key,
             "static": self.p.is_static,
             "mode": self.trust.mode,
+            "rotating": self.codec.rotating,
             "converged": bool(peers) and all(p["path"] != "none" for p in peers),
             "drops": dict(self.drops),
             "peers": peers,

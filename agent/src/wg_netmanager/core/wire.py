@@ -13,7 +13,11 @@ Rules:
 4. Before any key derivation, `mac1` (a keyed BLAKE2s with a key precomputed from the shared
    key and the receiver's public key) rejects datagrams of whoever lacks the shared key or
    aimed at another node: one hash per junk datagram.
-5. KEYREQ, the only unsealed message, asks a node whose key or epoch we do not know yet for
+5. Rotation: besides its current shared key a node may accept the previous one. It answers
+   each peer in the newest key that peer has used to it (in that peer's run), and tries its
+   keys in turn with a peer that has not answered yet, so nodes that already have the new
+   key and nodes that still have only the old one keep talking while a rotation runs.
+6. KEYREQ, the only unsealed message, asks a node whose key or epoch we do not know yet for
    both (its mac1 uses the shared key alone). It is padded to KEYREQ_SIZE so the sealed answer
    is never larger than the question.
 
@@ -39,6 +43,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Optional
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -61,6 +66,7 @@ WINDOW = 64
 MAX_PEERS = 4096  # peers whose keys and windows are remembered; the oldest forgotten first
 MAX_TOMBSTONES = 1 << 16  # forgotten peers' (epoch, highest counter): no replay after eviction
 RETIRED = 4  # a sender's previous epochs that stay refused
+MAX_ASKED = 1024  # KEYREQ senders whose shared key is kept until we answer
 
 DROP_REASONS = (
     "foreign",  # not our protocol or version
@@ -114,13 +120,24 @@ KEYREQ_TYPE = 0  # Opened.msg_type of a KEYREQ (its body is the 8-byte nonce)
 
 @dataclass
 class _Peer:
-    pair: bytes  # HKDF(shared, DH): the pair's key, whatever the epochs
+    dh: bytes  # the static Diffie-Hellman of the two nodes' keys
+    pairs: dict[bytes, bytes] = field(default_factory=dict)  # per shared key: HKDF(shared, dh)
+    speak: Optional[bytes] = None  # the newest shared key it has used to us (None: try in turn)
+    tries: int = 0  # datagrams sealed for it while `speak` is None
     epoch: int = 0  # its current epoch (0: none yet)
     window_top: int = 0
     window_bits: int = 0
     retired: list[int] = field(default_factory=list)
-    rx: dict[int, ChaCha20Poly1305] = field(default_factory=dict)  # its current epoch's only
-    tx: dict[int, ChaCha20Poly1305] = field(default_factory=dict)  # by its epoch as we address it
+    # By (shared key, epoch): rx for its current epoch only, tx for its epoch as we address it.
+    rx: dict[tuple[bytes, int], ChaCha20Poly1305] = field(default_factory=dict)
+    tx: dict[tuple[bytes, int], ChaCha20Poly1305] = field(default_factory=dict)
+
+    def pair(self, shared: bytes, low: bytes, high: bytes) -> bytes:
+        key = self.pairs.get(shared)
+        if key is None:
+            info = b"wg_netmanager pair v2" + low + high
+            key = self.pairs[shared] = HKDF(hashes.SHA256(), 32, salt=shared, info=info).derive(self.dh)
+        return key
 
 
 def _blake(data: bytes, key: bytes, size: int = 32) -> bytes:
@@ -130,26 +147,47 @@ def _blake(data: bytes, key: bytes, size: int = 32) -> bytes:
 class Codec:
     """Seals outgoing and opens incoming control datagrams for one node in one run."""
 
-    def __init__(self, shared_key: bytes, identity: Identity, epoch: int) -> None:
-        if len(shared_key) != 32:
-            raise ValueError("shared key must be 32 bytes")
+    def __init__(
+        self, shared_key: bytes, identity: Identity, epoch: int, previous: Optional[bytes] = None
+    ) -> None:
         if not 0 < epoch < 1 << 64:
             raise ValueError("epoch must be a non-zero 64-bit number")
-        self._shared = shared_key
         self.identity = identity
         self.epoch = epoch
         self._counter = 0
-        self._mac_own = self.mac1_key(identity.public)
-        self._mac_any = _blake(b"wg_netmanager mac1 keyreq", shared_key)
-        self._mac_to: OrderedDict[bytes, bytes] = OrderedDict()
+        self._mac_to: OrderedDict[tuple[bytes, bytes], bytes] = OrderedDict()
         self._peers: OrderedDict[bytes, _Peer] = OrderedDict()
         self._tombstones: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
+        self._asked: OrderedDict[bytes, bytes] = OrderedDict()  # KEYREQ senders: their key
+        self.set_keys(shared_key, previous)
+
+    def set_keys(self, shared_key: bytes, previous: Optional[bytes] = None) -> None:
+        """The shared key to speak and, during a rotation, the previous one to accept too."""
+        keys = [shared_key] + ([previous] if previous is not None and previous != shared_key else [])
+        if any(len(k) != 32 for k in keys):
+            raise ValueError("shared key must be 32 bytes")
+        self._keys = keys
+        self._shared = shared_key
+        # (key, mac1 key of ours, mac1 key of KEYREQs): one hash per key and junk datagram.
+        self._macs = [
+            (k, _blake(b"wg_netmanager mac1" + self.identity.public, k), _keyreq_mac(k)) for k in keys
+        ]
+        self._mac_to.clear()
+        for peer in self._peers.values():  # start over: the newest key both have will win
+            peer.speak, peer.tries = None, 0
+            peer.pairs = {k: v for k, v in peer.pairs.items() if k in keys}
+            peer.rx = {k: v for k, v in peer.rx.items() if k[0] in keys}
+            peer.tx = {}
+
+    @property
+    def rotating(self) -> bool:
+        return len(self._keys) > 1
 
     def __repr__(self) -> str:
         return f"Codec(public={self.identity.public.hex()[:16]}..., epoch={self.epoch:016x}, key=<redacted>)"
 
-    def mac1_key(self, receiver: bytes) -> bytes:
-        return _blake(b"wg_netmanager mac1" + receiver, self._shared)
+    def mac1_key(self, receiver: bytes, shared: Optional[bytes] = None) -> bytes:
+        return _blake(b"wg_netmanager mac1" + receiver, shared or self._shared)
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -162,11 +200,7 @@ class Codec:
             dh = self.identity.exchange(key)
         except ValueError:
             raise Drop("forged") from None
-        low, high = sorted((key, self.identity.public))
-        pair = HKDF(
-            hashes.SHA256(), 32, salt=self._shared, info=b"wg_netmanager pair v2" + low + high
-        ).derive(dh)
-        peer = self._peers[key] = _Peer(pair)
+        peer = self._peers[key] = _Peer(dh)
         stone = self._tombstones.pop(key, None)
         if stone is not None:  # forgotten under load: refuse what it had already sent
             peer.epoch, peer.window_top, peer.window_bits = stone[0], stone[1], (1 << WINDOW) - 1
@@ -179,8 +213,9 @@ class Codec:
         return peer
 
     def _aead(
-        self, peer: _Peer, sender: bytes, receiver: bytes, s_epoch: int, r_epoch: int
+        self, peer: _Peer, shared: bytes, sender: bytes, receiver: bytes, s_epoch: int, r_epoch: int
     ) -> ChaCha20Poly1305:
+        low, high = sorted((sender, receiver))
         info = (
             b"wg_netmanager dir v2"
             + sender
@@ -188,15 +223,23 @@ class Codec:
             + s_epoch.to_bytes(8, "big")
             + r_epoch.to_bytes(8, "big")
         )
-        return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(peer.pair))
+        pair = peer.pair(shared, low, high)
+        return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(pair))
 
-    def _mac_for(self, receiver: bytes) -> bytes:
-        key = self._mac_to.get(receiver)
+    def _mac_for(self, receiver: bytes, shared: bytes) -> bytes:
+        key = self._mac_to.get((receiver, shared))
         if key is None:
-            key = self._mac_to[receiver] = self.mac1_key(receiver)
+            key = self._mac_to[(receiver, shared)] = self.mac1_key(receiver, shared)
             if len(self._mac_to) > MAX_PEERS:
                 self._mac_to.popitem(last=False)
         return key
+
+    def _speak(self, peer: _Peer) -> bytes:
+        """The shared key to seal with for this peer: the newest it has used, else in turn."""
+        if peer.speak is not None:
+            return peer.speak
+        peer.tries += 1
+        return self._keys[(peer.tries - 1) % len(self._keys)]
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -205,25 +248,31 @@ class Codec:
         if len(body) > MAX_BODY:
             raise ValueError(f"control message body of {len(body)} bytes exceeds {MAX_BODY}")
         peer = self._peer(receiver)
-        aead = peer.tx.get(receiver_epoch)
+        shared = self._asked.pop(receiver, None) or self._speak(peer)
+        aead = peer.tx.get((shared, receiver_epoch))
         if aead is None:
-            aead = self._aead(peer, self.identity.public, receiver, self.epoch, receiver_epoch)
-            peer.tx = {receiver_epoch: aead}  # only the receiver's current run matters
+            aead = self._aead(peer, shared, self.identity.public, receiver, self.epoch, receiver_epoch)
+            # Only the receiver's current run matters (and, while rotating, both keys).
+            peer.tx = {k: v for k, v in peer.tx.items() if k[1] == receiver_epoch} | {
+                (shared, receiver_epoch): aead
+            }
         self._counter += 1
         header = HEADER.pack(
             MAGIC, WIRE_VERSION, KIND_SEALED, self.identity.public, self.epoch, receiver_epoch, self._counter
         )
         sealed = header + aead.encrypt(self._counter.to_bytes(12, "big"), bytes((msg_type,)) + body, header)
-        return sealed + _blake(sealed, self._mac_for(receiver), MAC_SIZE)
+        return sealed + _blake(sealed, self._mac_for(receiver, shared), MAC_SIZE)
 
-    def keyreq(self, nonce: int) -> bytes:
-        """Ask the node at some address for its public key and epoch."""
+    def keyreq(self, nonce: int, attempt: int = 0) -> bytes:
+        """Ask the node at some address for its public key and epoch; while rotating, under
+        the current and the previous shared key in turn (`attempt`: how many asked before)."""
+        shared = self._keys[attempt % len(self._keys)]
         self._counter += 1
         header = HEADER.pack(
             MAGIC, WIRE_VERSION, KIND_KEYREQ, self.identity.public, self.epoch, 0, self._counter
         )
         body = nonce.to_bytes(8, "big").ljust(KEYREQ_SIZE - HEADER.size - MAC_SIZE, b"\0")
-        return header + body + _blake(header + body, self._mac_any, MAC_SIZE)
+        return header + body + _blake(header + body, _keyreq_mac(shared), MAC_SIZE)
 
     # --- receiving ----------------------------------------------------------------------------
 
@@ -245,8 +294,7 @@ class Codec:
             raise Drop("foreign")
         if len(data) < OVERHEAD:
             raise Drop("truncated")
-        if not hmac.compare_digest(_blake(data[:-MAC_SIZE], self._mac_own, MAC_SIZE), data[-MAC_SIZE:]):
-            raise Drop("unauthenticated")
+        shared = _mac_match(data, [(k, own) for k, own, _ in self._macs])
         header = data[: HEADER.size]
         _, _, _, sender, s_epoch, r_epoch, counter = HEADER.unpack(header)
         if r_epoch != self.epoch:
@@ -258,9 +306,9 @@ class Codec:
         peer = self._peer(sender)
         if s_epoch in peer.retired or s_epoch == 0:
             raise Drop("stale")
-        aead = peer.rx.get(s_epoch)
+        aead = peer.rx.get((shared, s_epoch))
         if aead is None:
-            aead = self._aead(peer, sender, self.identity.public, s_epoch, self.epoch)
+            aead = self._aead(peer, shared, sender, self.identity.public, s_epoch, self.epoch)
         try:
             plain = aead.decrypt(counter.to_bytes(12, "big"), data[HEADER.size : -MAC_SIZE], header)
         except InvalidTag:
@@ -269,10 +317,12 @@ class Codec:
             if peer.epoch:
                 peer.retired = [peer.epoch, *peer.retired][:RETIRED]
             peer.epoch, peer.window_top, peer.window_bits = s_epoch, 0, 0
-            peer.rx = {}
-        peer.rx[s_epoch] = aead
+            peer.rx, peer.speak, peer.tries = {}, None, 0
+        peer.rx[(shared, s_epoch)] = aead
         if not _window(peer, counter):
             raise Drop("replayed")
+        if peer.speak is None or self._keys.index(shared) < self._keys.index(peer.speak):
+            peer.speak = shared
         if not plain:
             raise Drop("malformed")
         return Opened(sender, s_epoch, plain[0], plain[1:])
@@ -280,13 +330,28 @@ class Codec:
     def _open_keyreq(self, data: bytes) -> Opened:
         if len(data) != KEYREQ_SIZE:
             raise Drop("truncated" if len(data) < KEYREQ_SIZE else "malformed")
-        if not hmac.compare_digest(_blake(data[:-MAC_SIZE], self._mac_any, MAC_SIZE), data[-MAC_SIZE:]):
-            raise Drop("unauthenticated")
+        shared = _mac_match(data, [(k, any_) for k, _, any_ in self._macs])
         _, _, _, sender, s_epoch, _, _ = HEADER.unpack_from(data)
         if s_epoch == 0:
             raise Drop("malformed")
+        self._asked[sender] = shared  # the KEY_RESP goes out in the key it asked in
+        if len(self._asked) > MAX_ASKED:
+            self._asked.popitem(last=False)
         nonce = data[HEADER.size : HEADER.size + 8]
         return Opened(sender, s_epoch, KEYREQ_TYPE, nonce)
+
+
+def _keyreq_mac(shared: bytes) -> bytes:
+    return _blake(b"wg_netmanager mac1 keyreq", shared)
+
+
+def _mac_match(data: bytes, keys: list[tuple[bytes, bytes]]) -> bytes:
+    """The shared key whose mac1 key (of the pair) authenticates `data`, or Drop."""
+    body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
+    for shared, mac_key in keys:
+        if hmac.compare_digest(_blake(body, mac_key, MAC_SIZE), mac):
+            return shared
+    raise Drop("unauthenticated")
 
 
 def _window(peer: _Peer, counter: int) -> bool:

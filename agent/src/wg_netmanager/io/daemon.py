@@ -20,7 +20,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Interface
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..backends import BackendError, select_backend
 from ..backends.existing import ExistingBackend
@@ -65,10 +65,14 @@ def control_socket(port: int) -> socket.socket:
     return sock
 
 
+Reload = Callable[[], NetConfig]  # reads net.yaml again (the shell's, for SIGHUP)
+
+
 class Agent:
-    def __init__(self, settings: NodeSettings, net: NetConfig) -> None:
+    def __init__(self, settings: NodeSettings, net: NetConfig, reload: Optional[Reload] = None) -> None:
         self.settings = settings
         self.net = net
+        self.reload = reload
         self.backend = select_backend(settings.backend, settings.interface, settings.state_dir)
         self.sock: Optional[socket.socket] = None
         self.node: Optional[Node] = None
@@ -137,6 +141,7 @@ class Agent:
             identity,
             now,
             random.SystemRandom(),
+            self.net.previous_key,
         )
         sock_path = status_socket.socket_path(s.run_dir, s.interface)
         server = None
@@ -146,6 +151,7 @@ class Agent:
             server = await status_socket.start_status_server(sock_path, self.status)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop)
+            loop.add_signal_handler(signal.SIGHUP, self._reload)
             log.info(
                 "%s (%s) up on %s with %s, control port %d",
                 s.name,
@@ -174,6 +180,33 @@ class Agent:
 
     def _stop(self) -> None:
         self.stop.set()
+        self.wake.set()
+
+    def _reload(self) -> None:
+        """SIGHUP: read net.yaml again and apply what can change while running: the shared
+        keys (a rotation), the network CA and the revoked serials. Anything else needs a
+        restart, and the log says so; a file with a mistake changes nothing."""
+        if self.reload is None or self.node is None:
+            return
+        try:
+            new = self.reload()
+        except ConfigError as exc:
+            log.error("reload: %s (nothing changed)", exc)
+            return
+        if (new.shared_key, new.previous_key) != (self.net.shared_key, self.net.previous_key):
+            self.node.set_shared_keys(new.shared_key, new.previous_key)
+            log.info(
+                "reload: shared key%s", " rotating (previous key still accepted)" if new.previous_key else ""
+            )
+        self.node.set_trust(new.ca_public_key, new.revoked)
+        if (new.subnet, new.peers) != (self.net.subnet, self.net.peers):
+            log.warning("reload: the subnet or the static nodes changed; restart the agent to apply that")
+        old, self.net = self.net, new
+        self.certs.net = new
+        if (new.ca_public_key, new.revoked) != (old.ca_public_key, old.revoked):
+            log.info(
+                "reload: network CA %s, %d revoked", "set" if new.ca_public_key else "none", len(new.revoked)
+            )
         self.wake.set()
 
     def _poke(self) -> None:
@@ -337,11 +370,11 @@ def _ip_or_none(host: str) -> Optional[str]:
         return None  # a DNS name: looked up when the node asks (resolve_due)
 
 
-def run(settings: NodeSettings, net: NetConfig) -> int:
+def run(settings: NodeSettings, net: NetConfig, reload: Optional[Reload] = None) -> int:
     """Entry point used by the CLI. Returns the exit status."""
     logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is noise here
     try:
-        agent = Agent(settings, net)
+        agent = Agent(settings, net, reload)
     except BackendError as exc:
         log.error("%s", exc)
         return 1
