@@ -36,8 +36,11 @@ def test_a_rotation_in_two_phases_never_cuts_a_pair_off() -> None:
         for name in batch:
             net.hosts[name].node.set_shared_keys(NEW, old)
         hold(net, 15, hosts)
+    assert net.hosts["beta"].node.status(net.now)["onPreviousKey"] == ["delta"]
     net.hosts["delta"].node.set_shared_keys(NEW, old)  # a second run reaches it
     hold(net, 15, hosts)
+    # What phase 2 waits for: no node hears the old key any more.
+    assert all(h.node.status(net.now)["onPreviousKey"] == [] for h in net.hosts.values())
     # Phase 2: every node has the new key; the old one goes, one node at a time.
     for name in hosts:
         net.hosts[name].node.set_shared_keys(NEW)

@@ -325,12 +325,17 @@ class Node:
             "static": self.p.is_static,
             "mode": self.trust.mode,
             "rotating": self.codec.rotating,
+            "onPreviousKey": sorted(self._name_of(k) for k in self.codec.on_previous()),
             "converged": bool(peers) and all(p["path"] != "none" for p in peers),
             "drops": dict(self.drops),
             "peers": peers,
         }
 
     # --- internals --------------------------------------------------------------------------
+
+    def _name_of(self, key: bytes) -> str:
+        info = self.view.get(b64(key))
+        return info.name if info else b64(key)
 
     def _me(self) -> NodeInfo:
         own = self.p.own_static

@@ -183,6 +183,11 @@ class Codec:
     def rotating(self) -> bool:
         return len(self._keys) > 1
 
+    def on_previous(self) -> list[bytes]:
+        """The peers that still speak the previous shared key to us (a rotation's phase 2
+        would cut them off)."""
+        return [k for k, p in self._peers.items() if p.speak is not None and p.speak != self._shared]
+
     def __repr__(self) -> str:
         return f"Codec(public={self.identity.public.hex()[:16]}..., epoch={self.epoch:016x}, key=<redacted>)"
 
