@@ -206,8 +206,23 @@ class Node:
                 self.hub.observed(key, st.endpoint)
 
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
+        checked = self.codec.precheck(data)
+        if isinstance(checked, str):
+            self.drops[checked] += 1
+            return
+        self._datagram(now, data, src, checked)
+
+    def receive(self, now: float, data: bytes, host: str, port: int) -> None:
+        """`datagram` for the shell: junk is dropped before anything is made for it."""
+        checked = self.codec.precheck(data)
+        if isinstance(checked, str):
+            self.drops[checked] += 1
+            return
+        self._datagram(now, data, Endpoint(host, port), checked)
+
+    def _datagram(self, now: float, data: bytes, src: Endpoint, shared: bytes) -> None:
         try:
-            opened = self.codec.open(data, lambda: self.new_keys.allow(src.host, now))
+            opened = self.codec.open(data, lambda: self.new_keys.allow(src.host, now), shared)
             if opened.msg_type == KEYREQ_TYPE:
                 if self.serving is None:
                     raise Drop("rejected")  # only static nodes are asked

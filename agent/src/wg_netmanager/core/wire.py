@@ -43,7 +43,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"WGNM"
 WIRE_VERSION = 2
+_PREFIX = MAGIC + bytes((WIRE_VERSION,))
 KIND_SEALED = 1
 KIND_KEYREQ = 2
 HEADER = struct.Struct("!4sBB32sQQQ")
@@ -168,10 +169,10 @@ class Codec:
             raise ValueError("shared key must be 32 bytes")
         self._keys = keys
         self._shared = shared_key
-        # (key, mac1 key of ours, mac1 key of KEYREQs): one hash per key and junk datagram.
-        self._macs = [
-            (k, _blake(b"wg_netmanager mac1" + self.identity.public, k), _keyreq_mac(k)) for k in keys
-        ]
+        # Per key, keyed BLAKE2s states for our mac1 and for KEYREQs' (copied per datagram,
+        # which spares the key block): one hash per key and junk datagram.
+        self._mac_own = [(k, _hasher(self.mac1_key(self.identity.public, k))) for k in keys]
+        self._mac_keyreq = [(k, _hasher(_keyreq_mac(k))) for k in keys]
         self._mac_to.clear()
         for peer in self._peers.values():  # start over: the newest key both have will win
             peer.speak, peer.tries = None, 0
@@ -284,22 +285,47 @@ class Codec:
     def knows(self, key: bytes) -> bool:
         return key in self._peers
 
-    def open(self, data: bytes, admit: Callable[[], bool] | None = None) -> Opened:
+    def precheck(self, data: bytes) -> bytes | str:
+        """The cheap checks, before anything is decoded or derived: framing, length and mac1.
+        The shared key that authenticates `data`, or why it is dropped (a reason, not an
+        exception: junk at line rate must cost as little as possible)."""
+        n = len(data)
+        if n < 6 or data[:5] != _PREFIX:
+            return "foreign"
+        if n > MAX_DATAGRAM:
+            return "malformed"
+        kind = data[5]
+        if kind == KIND_SEALED:
+            if n < OVERHEAD:
+                return "truncated"
+            macs = self._mac_own
+        elif kind == KIND_KEYREQ:
+            if n != KEYREQ_SIZE:
+                return "truncated" if n < KEYREQ_SIZE else "malformed"
+            macs = self._mac_keyreq
+        else:
+            return "foreign"
+        body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
+        for shared, hasher in macs:
+            h = hasher.copy()
+            h.update(body)
+            if hmac.compare_digest(h.digest(), mac):
+                return shared
+        return "unauthenticated"
+
+    def open(
+        self, data: bytes, admit: Callable[[], bool] | None = None, shared: bytes | None = None
+    ) -> Opened:
         """The datagram's sender, epoch, type and body, or Drop. `admit` is asked before the
         key of a sender we hold none for is derived (a Diffie-Hellman: the one expensive
-        step): False drops the datagram as `limited`."""
-        if len(data) < 6 or data[:4] != MAGIC or data[4] != WIRE_VERSION:
-            raise Drop("foreign")
-        if len(data) > MAX_DATAGRAM:
-            raise Drop("malformed")
-        kind = data[5]
-        if kind == KIND_KEYREQ:
-            return self._open_keyreq(data)
-        if kind != KIND_SEALED:
-            raise Drop("foreign")
-        if len(data) < OVERHEAD:
-            raise Drop("truncated")
-        shared = _mac_match(data, [(k, own) for k, own, _ in self._macs])
+        step): False drops the datagram as `limited`. `shared`: what `precheck` returned."""
+        if shared is None:
+            checked = self.precheck(data)
+            if isinstance(checked, str):
+                raise Drop(checked)
+            shared = checked
+        if data[5] == KIND_KEYREQ:
+            return self._open_keyreq(data, shared)
         header = data[: HEADER.size]
         _, _, _, sender, s_epoch, r_epoch, counter = HEADER.unpack(header)
         if r_epoch != self.epoch:
@@ -332,10 +358,7 @@ class Codec:
             raise Drop("malformed")
         return Opened(sender, s_epoch, plain[0], plain[1:])
 
-    def _open_keyreq(self, data: bytes) -> Opened:
-        if len(data) != KEYREQ_SIZE:
-            raise Drop("truncated" if len(data) < KEYREQ_SIZE else "malformed")
-        shared = _mac_match(data, [(k, any_) for k, _, any_ in self._macs])
+    def _open_keyreq(self, data: bytes, shared: bytes) -> Opened:
         _, _, _, sender, s_epoch, _, _ = HEADER.unpack_from(data)
         if s_epoch == 0:
             raise Drop("malformed")
@@ -350,13 +373,8 @@ def _keyreq_mac(shared: bytes) -> bytes:
     return _blake(b"wg_netmanager mac1 keyreq", shared)
 
 
-def _mac_match(data: bytes, keys: list[tuple[bytes, bytes]]) -> bytes:
-    """The shared key whose mac1 key (of the pair) authenticates `data`, or Drop."""
-    body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
-    for shared, mac_key in keys:
-        if hmac.compare_digest(_blake(body, mac_key, MAC_SIZE), mac):
-            return shared
-    raise Drop("unauthenticated")
+def _hasher(mac_key: bytes) -> Any:
+    return hashlib.blake2s(key=mac_key, digest_size=MAC_SIZE)
 
 
 def _window(peer: _Peer, counter: int) -> bool:

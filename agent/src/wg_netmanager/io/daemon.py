@@ -26,9 +26,9 @@ from ..backends import BackendError, select_backend
 from ..backends.existing import ExistingBackend
 from ..core.checks import ConfigError
 from ..core.config import NetConfig, NodeSettings
-from ..core.model import DesiredState, Endpoint, InterfaceSettings
+from ..core.model import DesiredState, InterfaceSettings
 from ..core.node import Node, Params, StaticNode
-from ..core.wire import Identity
+from ..core.wire import MAX_DATAGRAM, Identity
 from ..keystore import load_or_create_private_key
 from . import status as status_socket
 from .certwatch import CertWatch
@@ -314,25 +314,24 @@ class Agent:
         """Drain the control socket (up to a batch), then send what the node answered: one
         wakeup of the loop per burst instead of one per datagram."""
         assert self.sock is not None
+        if self.node is None:
+            return
+        receive, recvfrom, now = self.node.receive, self.sock.recvfrom, time.monotonic()
         for _ in range(READ_BATCH):
             try:
-                data, addr = self.sock.recvfrom(65535)
+                # One byte more than the protocol's largest: a longer one is refused, whole.
+                data, addr = recvfrom(MAX_DATAGRAM + 1)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:  # e.g. ICMP port unreachable from a dead peer
                 log.debug("control socket: %s", exc)
                 continue
-            self.on_datagram(data, addr)
+            try:
+                receive(now, data, addr[0], addr[1])
+            except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
+                log.exception("bug while handling a datagram from %s", addr[0])
         self._flush()
         self._poke()
-
-    def on_datagram(self, data: bytes, addr: Any) -> None:
-        if self.node is None:
-            return
-        try:
-            self.node.datagram(time.monotonic(), data, Endpoint(addr[0], addr[1]))
-        except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
-            log.exception("bug while handling a datagram from %s", addr[0])
 
     def _flush(self) -> None:
         assert self.node is not None and self.sock is not None
