@@ -8,32 +8,31 @@ WireGuard state, and a status document. The asyncio shell (io/daemon.py) and the
 `Node` dispatches messages, keeps the outbox and one revision counter: every input that can
 change what is derived (the view, the paths' WireGuard side, the static links) bumps it, and
 the view and the desired state are recomputed only when it (or the hub's) moved. The parts:
-`links` (this node as a client of static nodes), `hub` (a static node's member table),
-`view` (merging what we hear), `paths` (direct-path discovery), `desired` (routes, WireGuard
-configuration, status).
+`client` and `links` (this node as a client of static nodes), `serve` and `hub` (a static
+node's side), `trust` (what claims are believed), `view` (merging what we hear), `discovery`
+and `paths` (direct paths), `desired` (routes, WireGuard configuration, status), `params`.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import logging
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
+from .client import Client
 from .discovery import drive
 from .hub import Hub
 from .limits import LogLimiter, PerSource
-from .links import RESOLVE_QUIET, HubLink, StaticLinks, StaticNode
+from .links import HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
-from .paths import DirectPath, Timing
+from .params import Params, b64, raw
+from .paths import DirectPath
 from .serve import Serving
 from .trust import Trust
 from .view import follow_view, merge_view
@@ -47,42 +46,6 @@ BUSY_FOR = 5.0  # seconds after a change during which the node counts as busy
 NEW_KEYS = ((50.0, 128.0), (2000.0, 4000.0))
 
 __all__ = ["Node", "Params", "StaticNode", "HubLink", "PathKind"]
-
-
-@dataclass(frozen=True)
-class Params:
-    name: str
-    wg_ip: IPv4Address
-    subnet: IPv4Network
-    public_key: str = field(repr=False)
-    wg_port: int
-    admin_port: int
-    statics: tuple[StaticNode, ...]
-    heartbeat: float = 1.0
-    hub_timeout: float = 3.5  # a static node that has not answered this long is gone
-    member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
-    static_keepalive: int = 1
-    timing: Timing = Timing()
-    ca_public_key: Optional[bytes] = None  # the network CA (trust.py); None: shared-key mode
-    revoked: frozenset[int] = frozenset()  # certificate serials no node may use
-    cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)
-
-    @functools.cached_property
-    def is_static(self) -> bool:
-        return self.own_static is not None
-
-    @functools.cached_property
-    def own_static(self) -> Optional[StaticNode]:
-        """Our entry among the static nodes (config checked that its name, if any, is ours)."""
-        return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
-
-
-def b64(key: bytes) -> str:
-    return base64.b64encode(key).decode()
-
-
-def raw(key: str) -> bytes:
-    return base64.b64decode(key)
 
 
 class Node:
@@ -110,6 +73,16 @@ class Node:
         self.locals: list[IPv4Interface] = []
         self.static_links = StaticLinks(params.statics, params.own_static)
         self.links = self.static_links.by_name
+        self.client = Client(
+            self.static_links,
+            self.codec,
+            rng,
+            self._send,
+            lambda data, dst: self.out.append((data, dst)),
+            self.vouch,
+            self._log_rejected,
+            params.hub_timeout,
+        )
         statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
         self.hub = (
             Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
@@ -241,17 +214,7 @@ class Node:
             self.serving.push(now)
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.p.heartbeat
-            me = self._me()
-            for link in self.links.values():
-                admin = link.admin()
-                if admin is None:
-                    continue
-                if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
-                    # Its key or run is unknown, or it went quiet (restarted?): ask.
-                    link.nonce = self.rng.getrandbits(64) | 1
-                    self.out.append((self.codec.keyreq(link.nonce, link.asked), admin))
-                    link.asked += 1
-                self._hello(link, me)
+            self.client.heartbeat(now, self._me())
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
         self._update_view(now)
@@ -295,10 +258,7 @@ class Node:
         return self._probing > 0 or now - self._last_change < BUSY_FOR
 
     def leave(self, now: float) -> None:
-        for link in self.links.values():
-            admin = link.admin()
-            if admin is not None and link.key is not None and link.epoch:
-                self._send(m.Leave(self.p.name, self.p.public_key), admin, link.key, link.epoch)
+        self.client.leave(self.p.name, self.p.public_key)
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -367,11 +327,6 @@ class Node:
             cert=self.cert,
         )
 
-    def _hello(self, link: HubLink, me: Optional[NodeInfo] = None) -> None:
-        admin = link.admin()
-        if admin is not None and link.key is not None and link.epoch:
-            self._send(m.Hello(me or self._me(), link.version, link.cookie), admin, link.key, link.epoch)
-
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         self._seal(*m.encode_fast(msg), dst, key, epoch)
@@ -386,37 +341,6 @@ class Node:
             if msg.node.public_key != sender or self.serving is None:
                 raise Drop("rejected")  # for another key than its own, or to a non-static node
             self.serving.hello(now, msg, opened, src)
-        elif isinstance(msg, m.HelloAck):
-            link = self.static_links.claimed_by(msg.node)
-            if link is None or link.key != opened.sender or msg.node.public_key != sender:
-                raise Drop("rejected")
-            why = self.vouch(msg.node, now)
-            if why:
-                self._log_rejected(now, msg.node, src, why)
-                raise Drop("rejected")
-            before = (link.info, link.epoch, link.version)
-            link.ack(msg.node, opened.epoch, now, self.p.hub_timeout)
-            if (link.info, link.epoch, link.version) != before:
-                self._changed(view=True)
-        elif isinstance(msg, m.TableChunk):
-            link = self.static_links.with_key(opened.sender)
-            if link is None or link.epoch != opened.epoch:
-                raise Drop("rejected")
-            if link.chunk(msg):
-                self._changed(view=True)
-        elif isinstance(msg, m.KeyResp):
-            link = self.static_links.awaiting(msg.nonce)
-            if link is None or not link.key_resp(
-                opened.sender, opened.epoch, msg.cookie, now, self.p.hub_timeout
-            ):
-                raise Drop("rejected")
-            self._hello(link)  # at once, not at the next heartbeat
-        elif isinstance(msg, m.Cookie):
-            link = self.static_links.with_key(opened.sender)
-            if link is None:
-                raise Drop("rejected")
-            link.cookie = msg.cookie
-            self._hello(link)
         elif isinstance(msg, m.Probe):
             if msg.public_key != sender:
                 raise Drop("rejected")
@@ -428,8 +352,12 @@ class Node:
             else:  # the same size back: no amplification, whoever the source is
                 ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
                 self._send(ack, src, opened.sender, opened.epoch)
-        elif isinstance(msg, m.Leave) and self.serving is not None:
+        elif isinstance(msg, m.Leave):
+            if self.serving is None:
+                raise Drop("rejected")
             self.serving.leave(sender, msg)
+        elif self.client.handle(now, msg, opened, src, self._me()):
+            self._changed(view=True)
 
     # --- view and paths ---------------------------------------------------------------------
 

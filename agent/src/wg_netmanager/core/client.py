@@ -1,0 +1,107 @@
+"""This node as a client of the static nodes: what it sends them every heartbeat (a KEYREQ
+where it does not know a static node's key or run, a HELLO where it does) and what it takes
+from their answers (KEY_RESP, COOKIE, HELLO_ACK, table chunks), each checked against the
+proven sender and the link it claims to be. The links themselves are `links.StaticLinks`;
+this module only speaks for them, through the node's `send` and `send_raw`.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from typing import Optional
+
+from . import messages as m
+from .links import RESOLVE_QUIET, HubLink, StaticLinks
+from .messages import NodeInfo
+from .model import Endpoint
+from .wire import Codec, Drop, Opened
+
+Send = Callable[[m.Message, Endpoint, bytes, int], None]  # message, to, key, epoch
+Vouch = Callable[[NodeInfo, float], Optional[str]]  # why a claim is not believed (trust.py)
+Rejected = Callable[[float, NodeInfo, Endpoint, str], None]  # log a refused claim
+
+
+class Client:
+    def __init__(
+        self,
+        links: StaticLinks,
+        codec: Codec,
+        rng: random.Random,
+        send: Send,
+        send_raw: Callable[[bytes, Endpoint], None],
+        vouch: Vouch,
+        rejected: Rejected,
+        hub_timeout: float,
+    ) -> None:
+        self.links = links
+        self.codec = codec
+        self.rng = rng
+        self._send, self._send_raw = send, send_raw
+        self._vouch, self._rejected = vouch, rejected
+        self.hub_timeout = hub_timeout
+
+    def heartbeat(self, now: float, me: NodeInfo) -> None:
+        for link in self.links.by_name.values():
+            admin = link.admin()
+            if admin is None:
+                continue
+            if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
+                # Its key or run is unknown, or it went quiet (restarted?): ask.
+                link.nonce = self.rng.getrandbits(64) | 1
+                self._send_raw(self.codec.keyreq(link.nonce, link.asked), admin)
+                link.asked += 1
+            self.hello(link, me)
+
+    def hello(self, link: HubLink, me: NodeInfo) -> None:
+        admin = link.admin()
+        if admin is not None and link.key is not None and link.epoch:
+            self._send(m.Hello(me, link.version, link.cookie), admin, link.key, link.epoch)
+
+    def leave(self, name: str, public_key: str) -> None:
+        for link in self.links.by_name.values():
+            admin = link.admin()
+            if admin is not None and link.key is not None and link.epoch:
+                self._send(m.Leave(name, public_key), admin, link.key, link.epoch)
+
+    def handle(self, now: float, msg: m.Message, opened: Opened, src: Endpoint, me: NodeInfo) -> bool:
+        """A static node's answer; True if what we hold of it changed (the view may have).
+        Drop("rejected") for anything not from the link it claims to be."""
+        links = self.links
+        if isinstance(msg, m.HelloAck):
+            link = links.claimed_by(msg.node)
+            if link is None or link.key != opened.sender or msg.node.public_key != _b64(opened.sender):
+                raise Drop("rejected")
+            why = self._vouch(msg.node, now)
+            if why:
+                self._rejected(now, msg.node, src, why)
+                raise Drop("rejected")
+            before = (link.info, link.epoch, link.version)
+            link.ack(msg.node, opened.epoch, now, self.hub_timeout)
+            return (link.info, link.epoch, link.version) != before
+        if isinstance(msg, m.TableChunk):
+            link = links.with_key(opened.sender)
+            if link is None or link.epoch != opened.epoch:
+                raise Drop("rejected")
+            return link.chunk(msg)
+        if isinstance(msg, m.KeyResp):
+            link = links.awaiting(msg.nonce)
+            if link is None or not link.key_resp(
+                opened.sender, opened.epoch, msg.cookie, now, self.hub_timeout
+            ):
+                raise Drop("rejected")
+            self.hello(link, me)  # at once, not at the next heartbeat
+            return False
+        if isinstance(msg, m.Cookie):
+            link = links.with_key(opened.sender)
+            if link is None:
+                raise Drop("rejected")
+            link.cookie = msg.cookie
+            self.hello(link, me)
+            return False
+        raise Drop("rejected")  # not an answer of a static node
+
+
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()

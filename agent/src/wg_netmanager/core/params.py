@@ -1,0 +1,48 @@
+"""A node's fixed settings, as the shell builds them from its configuration."""
+
+from __future__ import annotations
+
+import base64
+import functools
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Optional
+
+from .links import StaticNode
+from .paths import Timing
+
+
+@dataclass(frozen=True)
+class Params:
+    name: str
+    wg_ip: IPv4Address
+    subnet: IPv4Network
+    public_key: str = field(repr=False)
+    wg_port: int
+    admin_port: int
+    statics: tuple[StaticNode, ...]
+    heartbeat: float = 1.0
+    hub_timeout: float = 3.5  # a static node that has not answered this long is gone
+    member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
+    static_keepalive: int = 1
+    timing: Timing = Timing()
+    ca_public_key: Optional[bytes] = None  # the network CA (trust.py); None: shared-key mode
+    revoked: frozenset[int] = frozenset()  # certificate serials no node may use
+    cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)
+
+    @functools.cached_property
+    def is_static(self) -> bool:
+        return self.own_static is not None
+
+    @functools.cached_property
+    def own_static(self) -> Optional[StaticNode]:
+        """Our entry among the static nodes (config checked that its name, if any, is ours)."""
+        return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
+
+
+def b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
+def raw(key: str) -> bytes:
+    return base64.b64decode(key)
