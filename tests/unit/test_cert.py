@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wg_netmanager.core import cert as c
+from wg_netmanager.core import checks
 from wg_netmanager.core.checks import ConfigError
 
 CA = c.CaKey(bytes(range(32)))
@@ -198,17 +199,17 @@ def test_helpers() -> None:
     assert c.format_serial(0xAB) == "00000000000000ab"
     assert c.fingerprint(cert) == c.fingerprint(c.decode(c.encode(cert)))
     assert len(c.fingerprint(cert)) == 64
-    assert c.check_serial("0123456789abcdef", "net.yaml", "f") == 0x0123456789ABCDEF
-    assert c.check_serial("AB", "net.yaml", "f") == 0xAB
+    assert checks.serial("0123456789abcdef", "net.yaml", "f") == 0x0123456789ABCDEF
+    assert checks.serial("AB", "net.yaml", "f") == 0xAB
     for bad in (123, "0x12", "", "1" * 17, "xyz", None):
         with pytest.raises(ConfigError):
-            c.check_serial(bad, "net.yaml", "network.revokedCerts[0]")
+            checks.serial(bad, "net.yaml", "network.revokedCerts[0]")
     with pytest.raises(ConfigError, match="quoted hex serial"):
-        c.check_serial(1234, "net.yaml", "network.revokedCerts[0]")
-    assert c.check_ca_key(CA.public_b64 + "\n", "net.yaml", "f") == CA.public
+        checks.serial(1234, "net.yaml", "network.revokedCerts[0]")
+    assert checks.ca_key(CA.public_b64 + "\n", "net.yaml", "f") == CA.public
     for bad in (None, "###", base64.b64encode(bytes(31)).decode()):
         with pytest.raises(ConfigError):
-            c.check_ca_key(bad, "net.yaml", "network.caPublicKey")
+            checks.ca_key(bad, "net.yaml", "network.caPublicKey")
 
 
 VALID = c.encode(make())

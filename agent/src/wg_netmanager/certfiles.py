@@ -17,8 +17,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from .core import trust
-from .core.cert import CaKey, Cert, CertError, check_ca_key, decode, encode
+from .core import checks, trust
+from .core.cert import CaKey, Cert, CertError, decode, encode
 from .core.checks import ConfigError
 from .core.config import NetConfig, NodeSettings
 from .fsutil import fsync_dir
@@ -128,7 +128,7 @@ def read_ca_key(path: Path) -> CaKey:
 
 def read_ca_public_key(path: Path) -> bytes:
     """The raw 32 bytes of a ca.pub file."""
-    return check_ca_key(_read_text(path)[0], str(path), "(file)")
+    return checks.ca_key(_read_text(path)[0], str(path), "(file)")
 
 
 def _read_text(path: Path) -> tuple[str, int]:

@@ -28,7 +28,6 @@ import binascii
 import dataclasses
 import functools
 import hashlib
-import re
 import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -53,7 +52,6 @@ _FIXED = struct.Struct("!BQQQ4s32s32s")
 _SUBNET = struct.Struct("!4sB")
 MIN_SIZE = _FIXED.size + 1 + 1 + 1 + SIG_LEN
 MAX_SIZE = _FIXED.size + 1 + checks.NAME_MAX + 1 + MAX_SUBNETS * _SUBNET.size + SIG_LEN
-_SERIAL_RE = re.compile(r"[0-9a-fA-F]{1,16}\Z")
 
 
 class CertError(Exception):
@@ -296,24 +294,3 @@ def fingerprint(cert: Cert) -> str:
 def format_serial(serial: int) -> str:
     """As `cert show` prints it and net.yaml's revocation list takes it."""
     return f"{serial:016x}"
-
-
-def check_serial(value: Any, file: str, fld: str) -> int:
-    """A serial in a configuration file: hex text, as `cert show` prints it."""
-    if not isinstance(value, str):
-        # YAML reads 0123456789012345 as a number (or octal): hex must stay text.
-        raise ConfigError(file, fld, f'must be a quoted hex serial like "{format_serial(0xAB)}"')
-    if not _SERIAL_RE.match(value):
-        raise ConfigError(file, fld, f"not a certificate serial (up to 16 hex digits): {value!r}")
-    return int(value, 16)
-
-
-def check_ca_key(value: Any, file: str, fld: str) -> bytes:
-    """The CA's public key in a configuration file: the base64 line of ca.pub."""
-    try:
-        raw = base64.b64decode(value.strip(), validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != KEY_LEN:
-        raise ConfigError(file, fld, f"must be the base64 of a {KEY_LEN}-byte key (the line in ca.pub)")
-    return raw

@@ -19,6 +19,8 @@ NAME_MAX = 32
 IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 bytes
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_SERIAL_RE = re.compile(r"[0-9a-fA-F]{1,16}\Z")
+CA_KEY_LEN = 32  # an Ed25519 public key
 _LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 
 
@@ -208,3 +210,24 @@ def check_in_subnet(ip: IPv4Address, subnet: IPv4Network, file: str, fld: str, s
     if ip in (subnet.network_address, subnet.broadcast_address):
         kind = "network" if ip == subnet.network_address else "broadcast"
         raise ConfigError(file, fld, f"{ip} is the {kind} address of {subnet}")
+
+
+def serial(value: Any, file: str, fld: str) -> int:
+    """A serial in a configuration file: hex text, as `cert show` prints it."""
+    if not isinstance(value, str):
+        # YAML reads 0123456789012345 as a number (or octal): hex must stay text.
+        raise ConfigError(file, fld, 'must be a quoted hex serial like "00000000000000ab"')
+    if not _SERIAL_RE.match(value):
+        raise ConfigError(file, fld, f"not a certificate serial (up to 16 hex digits): {value!r}")
+    return int(value, 16)
+
+
+def ca_key(value: Any, file: str, fld: str) -> bytes:
+    """The CA's public key in a configuration file: the base64 line of ca.pub."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != CA_KEY_LEN:
+        raise ConfigError(file, fld, f"must be the base64 of a {CA_KEY_LEN}-byte key (the line in ca.pub)")
+    return raw

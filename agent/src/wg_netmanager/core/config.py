@@ -23,7 +23,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from . import cert, checks
+from . import checks
 from .checks import BACKENDS, IFNAMSIZ, NAME_MAX, SHARED_KEY_LEN, ConfigError
 
 DEFAULT_INTERFACE = "wg0"
@@ -153,9 +153,9 @@ def parse_net(data: Any, source: str) -> NetConfig:
         (),
         source,
         (warning,) if warning else (),
-        ca_public_key=None if ca is None else cert.check_ca_key(ca, source, "network.caPublicKey"),
+        ca_public_key=None if ca is None else checks.ca_key(ca, source, "network.caPublicKey"),
         revoked=frozenset(
-            cert.check_serial(v, source, f"network.revokedCerts[{i}]") for i, v in enumerate(revoked)
+            checks.serial(v, source, f"network.revokedCerts[{i}]") for i, v in enumerate(revoked)
         ),
         previous_key=previous,
     )
