@@ -57,7 +57,11 @@ class Client:
     def hello(self, link: HubLink, me: NodeInfo) -> None:
         admin = link.admin()
         if admin is not None and link.key is not None and link.epoch:
-            self._send(m.Hello(me, link.version, link.cookie), admin, link.key, link.epoch)
+            digest = m.digest(me)
+            # Left out when it holds what we would repeat (and we have a cookie: a HELLO
+            # shorter than the COOKIE it may need to send back would get no answer).
+            node = None if link.acked == digest and link.cookie else me
+            self._send(m.Hello(node, link.version, link.cookie, digest), admin, link.key, link.epoch)
 
     def leave(self, name: str, public_key: str) -> None:
         for link in self.links.by_name.values():
@@ -70,15 +74,32 @@ class Client:
         Drop("rejected") for anything not from the link it claims to be."""
         links = self.links
         if isinstance(msg, m.HelloAck):
-            link = links.claimed_by(msg.node)
-            if link is None or link.key != opened.sender or msg.node.public_key != _b64(opened.sender):
+            if msg.node is None:  # unchanged: as its table (or its last whole answer) says
+                link = links.with_key(opened.sender)
+                if link is None or link.epoch != opened.epoch:
+                    raise Drop("rejected")
+                info = link.table.get(_b64(opened.sender), link.info)
+                if msg.digest != m.digest(me):  # it does not hold us (any more): all, now
+                    link.acked = b""
+                    self.hello(link, me)
+                    return False
+            else:
+                link, info = links.claimed_by(msg.node), msg.node
+            if (
+                link is None
+                or info is None
+                or links.claimed_by(info) is not link
+                or link.key != opened.sender
+                or info.public_key != _b64(opened.sender)
+            ):
                 raise Drop("rejected")
-            why = self._vouch(msg.node, now)
+            why = self._vouch(info, now)
             if why:
-                self._rejected(now, msg.node, src, why)
+                self._rejected(now, info, src, why)
                 raise Drop("rejected")
+            link.acked = msg.digest  # our next HELLO leaves out what it holds
             before = (link.info, link.epoch, link.version)
-            link.ack(msg.node, opened.epoch, now, self.hub_timeout)
+            link.ack(info, opened.epoch, now, self.hub_timeout)
             return (link.info, link.epoch, link.version) != before
         if isinstance(msg, m.TableChunk):
             link = links.with_key(opened.sender)

@@ -75,12 +75,20 @@ def port(v: Any) -> int:
 
 
 def cookie(v: Any) -> bytes:
-    if not isinstance(v, str) or len(v) not in (0, 32):
+    return hexbytes(v, (0, 16))
+
+
+def hexbytes(v: Any, sizes: tuple[int, ...]) -> bytes:
+    """Hex of one of these numbers of bytes."""
+    if not isinstance(v, str) or len(v) not in tuple(2 * n for n in sizes):
         raise Drop("malformed")
     try:
-        return bytes.fromhex(v)
+        raw = bytes.fromhex(v)
     except ValueError:
         raise Drop("malformed") from None
+    if 2 * len(raw) != len(v):  # fromhex skips spaces: one spelling per value
+        raise Drop("malformed")
+    return raw
 
 
 def uint64(v: Any) -> int:

@@ -35,6 +35,8 @@ class Member:
     observed: Optional[Endpoint] = None
     admin: Optional[Endpoint] = None  # where its HELLOs come from: where to push the table
     table_version: int = 0  # the version of our table it holds, as far as we know
+    claim: Optional[NodeInfo] = None  # its NodeInfo as its last whole HELLO said (and its run)
+    digest: bytes = b""  # of that NodeInfo as it sent it (messages.digest)
 
 
 class Hub:

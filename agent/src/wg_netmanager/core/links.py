@@ -54,6 +54,7 @@ class HubLink:
     cookie: bytes = b""  # its cookie for our key and address, shown in every HELLO
     nonce: int = 0  # of the KEYREQ we wait an answer to (0: none)
     asked: int = 0  # KEYREQs sent (while rotating they go in each shared key in turn)
+    acked: bytes = b""  # digest of our NodeInfo it holds (its HELLO_ACK said): HELLOs omit it
     info: Optional[NodeInfo] = None
     last_ack: float = -1e9
     first_ack: Optional[float] = None  # of the current run of answers
@@ -88,7 +89,7 @@ class HubLink:
         if self.key is not None and key != self.key:
             if self.cfg.public_key is not None or self.alive(now, hub_timeout):
                 return False
-            self.info = None  # a new node answers for it: nothing of the old one stays
+            self.info, self.acked = None, b""  # a new node answers for it: nothing of the old stays
         if epoch != self.epoch:
             self._restarted()
         self.key, self.epoch, self.cookie, self.nonce = key, epoch, cookie, 0
@@ -97,7 +98,7 @@ class HubLink:
     def _restarted(self) -> None:
         # A restarted static node counts its table versions from 1 again: what we hold says
         # nothing about its new ones. Version 0 in our HELLO asks for the table.
-        self.version, self.first_ack = 0, None
+        self.version, self.first_ack, self.acked = 0, None, b""
 
     def ack(self, info: NodeInfo, epoch: int, now: float, hub_timeout: float) -> None:
         """A HELLO_ACK, proven to come from the link's key (in its run `epoch`)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
@@ -18,6 +19,7 @@ from .model import Endpoint
 from .wire import MAX_BODY, Drop
 
 MAX_LOCALS = 16
+DIGEST_SIZE = 8
 MAX_CERT = 160  # bytes of a compact certificate (trust.py: at most 129)
 
 
@@ -94,17 +96,34 @@ class NodeInfo:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def digest(info: NodeInfo) -> bytes:
+    """8 bytes that change with anything in `info`: what a HELLO and its answer name instead of
+    repeating a NodeInfo the other side already holds."""
+    body = json.dumps(info.to_json(), separators=(",", ":")).encode()
+    return hashlib.blake2s(body, digest_size=DIGEST_SIZE).digest()
+
+
 @dataclass(frozen=True)
 class Hello:
-    node: NodeInfo
+    """Every heartbeat. `node` is left out (None) once the static node's answer has shown that
+    it holds exactly what `digest` names; a static node that does not (it forgot us) answers
+    with the digest it holds, and the next HELLO is whole again."""
+
+    node: Optional[NodeInfo]
     table_version: int  # the version of the receiver's table the sender holds (0: none)
     cookie: bytes = b""  # the receiver's cookie for our address (cookie.py); b"": none yet
+    digest: bytes = b""  # of the sender's NodeInfo (`digest`)
 
 
 @dataclass(frozen=True)
 class HelloAck:
-    node: NodeInfo
+    """The answer. `node` (the static node itself) is left out when the HELLO named the
+    current table version: the static node's entry in that table is the same NodeInfo."""
+
+    node: Optional[NodeInfo]
     table_version: int
+    digest: bytes = b""  # of the HELLO sender's NodeInfo as we hold it (b"": none)
 
 
 @dataclass(frozen=True)
@@ -155,9 +174,13 @@ Message = Union[Hello, HelloAck, TableChunk, Probe, Leave, KeyResp, Cookie]
 def encode(msg: Message) -> tuple[int, bytes]:
     """Return (message type, body bytes)."""
     if isinstance(msg, Hello):
-        t, d = MsgType.HELLO, {"node": msg.node.to_json(), "tv": msg.table_version, "c": msg.cookie.hex()}
+        t, d = MsgType.HELLO, {"tv": msg.table_version, "c": msg.cookie.hex(), "d": msg.digest.hex()}
+        if msg.node is not None:
+            d["node"] = msg.node.to_json()
     elif isinstance(msg, HelloAck):
-        t, d = MsgType.HELLO_ACK, {"node": msg.node.to_json(), "tv": msg.table_version}
+        t, d = MsgType.HELLO_ACK, {"tv": msg.table_version, "d": msg.digest.hex()}
+        if msg.node is not None:
+            d["node"] = msg.node.to_json()
     elif isinstance(msg, TableChunk):
         t = MsgType.TABLE_DELTA if msg.base else MsgType.TABLE
         d = {"v": msg.version, "i": msg.index, "c": msg.count, "e": [e.to_json() for e in msg.entries]}
@@ -188,10 +211,15 @@ def decode(msg_type: int, body: bytes) -> Message:
         t = MsgType(msg_type)
     except ValueError:
         raise Drop("malformed") from None
-    if t == MsgType.HELLO:
-        return Hello(NodeInfo.from_json(d.get("node")), f.uint(d.get("tv")), f.cookie(d.get("c", "")))
-    if t == MsgType.HELLO_ACK:
-        return HelloAck(NodeInfo.from_json(d.get("node")), f.uint(d.get("tv")))
+    if t in (MsgType.HELLO, MsgType.HELLO_ACK):
+        node = d.get("node")
+        info = None if node is None else NodeInfo.from_json(node)
+        sum_ = f.hexbytes(d.get("d", ""), (0, DIGEST_SIZE))
+        if t == MsgType.HELLO:
+            if info is None and not sum_:
+                raise Drop("malformed")  # names neither itself nor what the receiver holds
+            return Hello(info, f.uint(d.get("tv")), f.cookie(d.get("c", "")), sum_)
+        return HelloAck(info, f.uint(d.get("tv")), sum_)
     if t == MsgType.KEY_RESP:
         return KeyResp(f.uint64(d.get("x")), f.cookie(d.get("c")))
     if t == MsgType.COOKIE:

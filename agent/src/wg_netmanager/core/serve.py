@@ -37,6 +37,10 @@ def _raw(key: str) -> bytes:
     return base64.b64decode(key)
 
 
+def _b64(key: bytes) -> str:
+    return base64.b64encode(key).decode()
+
+
 class Serving:
     def __init__(self, hub: Hub, rng: random.Random, now: float, send: Send, vouch: Vouch) -> None:
         self.hub = hub
@@ -60,14 +64,30 @@ class Serving:
         self._message(m.KeyResp(nonce, cookie), src, opened.sender, opened.epoch)
 
     def hello(self, now: float, msg: m.Hello, opened: Opened, src: Endpoint) -> None:
-        """A member's HELLO (its key already checked against the sender's)."""
+        """A member's HELLO: whole, or naming by digest the NodeInfo we hold of it."""
         if not self.cookies.valid(opened.sender, src, msg.cookie, now):
             # Not proven to receive at `src`: only a cookie (smaller than the HELLO), which
             # reaches the sender only if `src` is really where it is.
-            cookie = m.Cookie(self.cookies.make(opened.sender, src, now))
-            self._message(cookie, src, opened.sender, opened.epoch)
+            t, body = m.encode(m.Cookie(self.cookies.make(opened.sender, src, now)))
+            if len(body) <= len(opened.body):  # never more than it sent
+                self._send(t, body, src, opened.sender, opened.epoch)
             raise Drop("unproven")
-        info = msg.node if msg.node.epoch == opened.epoch else replace(msg.node, epoch=opened.epoch)
+        key = _b64(opened.sender)
+        member = self.hub.members.get(key)
+        if msg.node is not None:
+            if msg.node.public_key != key:
+                raise Drop("rejected")  # for another key than its own
+            info = msg.node if msg.node.epoch == opened.epoch else replace(msg.node, epoch=opened.epoch)
+            sent = m.digest(msg.node)
+        elif member is not None and member.claim is not None and member.claim.epoch == opened.epoch:
+            info, sent = member.claim, member.digest  # unchanged, as its digest says
+            if msg.digest != sent:  # it changed, or we hold another: ask for all of it
+                ack = m.HelloAck(None, self.hub.version, sent)
+                self._message(ack, src, opened.sender, opened.epoch)
+                return
+        else:  # we do not hold it (we forgot it, or it restarted): its next HELLO is whole
+            self._message(m.HelloAck(None, self.hub.version), src, opened.sender, opened.epoch)
+            return
         why = self.hub.check_claim(info, src) or self._vouch(info, now)
         if why:
             held = self.log_limit.allow(f"claim {src.host}", now)
@@ -76,10 +96,14 @@ class Serving:
                 log.warning("rejected node %s from %s: %s%s", info.name, src, why, more)
             raise Drop("rejected")
         self.hub.hello(info, now, src, msg.table_version)
+        member = self.hub.members[key]
+        member.claim, member.digest = info, sent
         pushed = self.push(now, first=info)
-        self._message(m.HelloAck(self.hub.me, self.hub.version), src, opened.sender, opened.epoch)
+        # The member holds our table at the version it named: our entry there is us.
+        me = None if msg.table_version == self.hub.version else self.hub.me
+        self._message(m.HelloAck(me, self.hub.version, sent), src, opened.sender, opened.epoch)
         if not pushed and msg.table_version != self.hub.version:
-            self._update(self.hub.members[info.public_key])
+            self._update(self.hub.members[key])
 
     def leave(self, sender: str, msg: m.Leave) -> None:
         member = self.hub.members.get(sender)
