@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/sim_scale.py 200 1000:4   (N, or N:number of static nodes)
 Topology as tests/sim/test_sim.py::test_large_mesh_converges: N/20 static nodes, the rest
-behind 8 NAT routers (one symmetric).
+behind NAT routers, at most 32 behind each (one router symmetric).
 """
 
 from __future__ import annotations

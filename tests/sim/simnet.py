@@ -411,18 +411,22 @@ def seed_basic(net: SimNet, symmetric: bool = False) -> SimNet:
 
 
 def scale(net: SimNet, n: int, statics: Optional[int] = None) -> SimNet:
-    """N nodes: `statics` (default N/20) static, the rest behind 8 NAT routers (one symmetric)."""
+    """N nodes: `statics` (default N/20) static, the rest behind NAT routers (one symmetric),
+    8 or more: at most 32 nodes behind each."""
     publics = statics or max(2, n // 20)
     for i in range(publics):
         net.add_static(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
     for i in range(publics):
         net.add_host(f"s{i}", f"198.51.{100 + i // 250}.{1 + i % 250}", f"10.1.0.{i + 1}")
-    nats = [net.add_nat(f"203.0.113.{j + 1}", symmetric=(j == 0)) for j in range(8)]
+    # At most 32 nodes behind one router: a static node takes at most hub.MAX_PER_SOURCE (64)
+    # members from one address.
+    routers = max(8, -(-(n - publics) // 32))
+    nats = [net.add_nat(f"203.{j // 250}.113.{1 + j % 250}", symmetric=(j == 0)) for j in range(routers)]
     for i in range(n - publics):
         j, k = i % len(nats), 10 + i // len(nats)
         net.add_host(
             f"n{i}",
-            f"192.168.{j}.{k}" if k < 255 else f"192.169.{j}.{k - 245}",
+            f"192.168.{j}.{k}" if j < 250 else f"172.{16 + j // 250}.{j % 250}.{k}",
             f"10.1.{1 + i // 250}.{1 + i % 250}",
             nat=nats[j],
         )
