@@ -341,3 +341,16 @@ def test_cached_codec_gives_the_same_results_and_never_caches_a_drop() -> None:
             m.decode_fast(m.MsgType.HELLO, b'{"node": 1, "tv": 0}')
     table = m.TableChunk(2, 0, 1, (info(),))
     assert m.decode_fast(*m.encode_fast(table)) == table
+
+
+def test_table_entries_are_interned_but_never_confused() -> None:
+    entry = info(9).to_json()
+    _, body = m.encode(m.TableChunk(3, 0, 1, (info(9),)))
+    first = m.decode(m.MsgType.TABLE, body)
+    again = m.decode(m.MsgType.TABLE, body)
+    assert first.entries[0] is again.entries[0]  # type: ignore[union-attr]
+    _, good = m.encode(m.TableChunk(4, 0, 1, (info(9, static=True),)))
+    assert m.decode(m.MsgType.TABLE, good).entries[0].static  # type: ignore[union-attr]
+    bad = good.replace(b'"s":true', b'"s":1')  # True == 1 to Python, not to the protocol
+    assert m.decode(m.MsgType.TABLE, bad).entries == ()  # type: ignore[union-attr]
+    assert entry == info(9).to_json()

@@ -10,6 +10,7 @@ import enum
 import functools
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Optional, Union
@@ -271,10 +272,32 @@ def _entries(raw: list[Any]) -> tuple[NodeInfo, ...]:
     entries = []
     for e in raw:
         try:
-            entries.append(NodeInfo.from_json(e))
+            entries.append(_interned(e))
         except Drop:
             continue
     return tuple(entries)
+
+
+# Every static node serves the same entries, every push repeats most of them: one NodeInfo
+# per distinct entry instead of one per copy (a member holding the tables of four static
+# nodes held four copies of the mesh). Keyed by the entry's exact values *and* their types
+# (True == 1 in Python, but "s": 1 is malformed), bounded; anything unusual is decoded anew.
+_INTERN: OrderedDict[tuple[Any, ...], NodeInfo] = OrderedDict()
+INTERN_SIZE = 1 << 16
+
+
+def _interned(e: Any) -> NodeInfo:
+    try:
+        key = tuple((k, type(v), tuple(v) if type(v) is list else v) for k, v in e.items())
+        hash(key)
+    except (AttributeError, TypeError):
+        return NodeInfo.from_json(e)
+    info = _INTERN.get(key)
+    if info is None:
+        info = _INTERN[key] = NodeInfo.from_json(e)
+        if len(_INTERN) > INTERN_SIZE:
+            _INTERN.popitem(last=False)
+    return info
 
 
 # HELLOs and their answers repeat every second with the same content (a static node gets one
