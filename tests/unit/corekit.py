@@ -76,7 +76,7 @@ class Fake:
         node.tick(now)
         reqs = [d for d, dst in node.take_outgoing() if dst == BETA_ADMIN and d[5] == KIND_KEYREQ]
         assert reqs, "no KEYREQ to beta"
-        nonce = int.from_bytes(self.codec.open(reqs[-1]).body, "big")
+        nonce = int.from_bytes(self.codec.open(reqs[-1]).body[:8], "big")
         node.datagram(now, self.to(node, m.KeyResp(nonce, bytes(16))), BETA_ADMIN)
 
 

@@ -102,16 +102,52 @@ def test_an_unproven_source_gets_no_larger_answer_than_it_sent() -> None:
 
 def test_keyreq_answers_are_no_larger_and_rate_limited() -> None:
     hub = beta()
-    req = Fake(3).codec.keyreq(1)
+    asker = Fake(3).codec
     answers = 0
-    for _ in range(200):
+    for i in range(200):
+        req = asker.keyreq(i)  # a member can make new ones
         hub.datagram(NOW, req, MALLORY_SRC)
         for data, _ in hub.take_outgoing():
             assert len(data) <= len(req)
             answers += 1
     assert 0 < answers <= 70 and hub.drops["limited"] >= 130  # a burst of 64, then 20/s
-    hub.datagram(NOW, req, ALICE_SRC)  # another source is not starved
+    hub.datagram(NOW, asker.keyreq(999), ALICE_SRC)  # another source is not starved
     assert len(hub.take_outgoing()) == 1
+
+
+def test_a_copy_of_a_keyreq_is_not_answered_again_from_anywhere() -> None:
+    """No shared key needed to replay a KEYREQ: every copy was answered until the rate limit,
+    from any (spoofed) source, and its answers filled the send buffer (bench/fuzz.py)."""
+    hub = beta()
+    req = Fake(3).codec.keyreq(1)
+    hub.datagram(NOW, req, ALICE_SRC)
+    assert len(hub.take_outgoing()) == 1
+    for src in (ALICE_SRC, MALLORY_SRC):
+        hub.datagram(NOW, req, src)
+    assert hub.take_outgoing() == [] and hub.drops["replayed"] == 2
+
+
+def test_a_keyreq_with_its_cookie_is_not_starved_by_a_flood_from_elsewhere() -> None:
+    hub, alice = beta(), Fake(1)
+    cookie = alice.cookie(hub, ALICE_SRC)
+    flood = Fake(3).codec
+    for i in range(3000):  # many spoofed sources spend the limit for all
+        hub.datagram(NOW, flood.keyreq(i), Endpoint(f"192.0.2.{i % 250}", 1000 + i))
+    hub.take_outgoing()
+    hub.datagram(NOW, alice.codec.keyreq(8), ALICE_SRC)
+    assert hub.take_outgoing() == []  # without a cookie: limited
+    hub.datagram(NOW, alice.codec.keyreq(9, cookie=cookie), ALICE_SRC)
+    assert len(hub.take_outgoing()) == 1
+
+
+def test_a_sealed_message_of_type_0_is_no_keyreq() -> None:
+    """Type 0 names a KEYREQ: sealed, it was taken for one, answered with a KEY_RESP larger
+    than it, or (with a long body) made the core raise (bench/fuzz.py)."""
+    hub, mallory = beta(), Fake(66)
+    for size in (10, 600):
+        data = mallory.codec.seal(0, os.urandom(size), hub.codec.identity.public, hub.codec.epoch)
+        hub.datagram(NOW, data, MALLORY_SRC)
+    assert hub.take_outgoing() == [] and hub.drops["malformed"] == 2
 
 
 def test_new_identities_from_one_source_are_rate_limited() -> None:

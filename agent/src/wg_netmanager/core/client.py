@@ -50,7 +50,7 @@ class Client:
             if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
                 # Its key or run is unknown, or it went quiet (restarted?): ask.
                 link.nonce = self.rng.getrandbits(64) | 1
-                self._send_raw(self.codec.keyreq(link.nonce, link.asked), admin)
+                self._send_raw(self.codec.keyreq(link.nonce, link.asked, link.cookie), admin)
                 link.asked += 1
             self.hello(link, me)
 

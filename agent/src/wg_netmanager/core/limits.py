@@ -39,7 +39,9 @@ class PerSource:
         self.total = TokenBucket(total_rate, total_burst)
         self._sources: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def allow(self, source: str, now: float) -> bool:
+    def allow(self, source: str, now: float, proven: bool = False) -> bool:
+        """`proven`: the source showed a cookie for its address, so only its own bucket
+        counts: a flood from other (spoofed) addresses cannot spend what a member needs."""
         bucket = self._sources.get(source)
         if bucket is None:
             bucket = self._sources[source] = TokenBucket(self.rate, self.burst)
@@ -47,7 +49,7 @@ class PerSource:
                 self._sources.popitem(last=False)
         else:
             self._sources.move_to_end(source)
-        return bucket.allow(now) and self.total.allow(now)
+        return bucket.allow(now) and (proven or self.total.allow(now))
 
 
 class LogLimiter:

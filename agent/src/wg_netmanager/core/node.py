@@ -346,9 +346,10 @@ class Node:
                 raise Drop("rejected")
             if msg.ack:
                 path = self.paths.get(sender)
-                if path is not None and path.nonce == msg.nonce:
-                    path.probe_answered(src)
-                    self._changed()
+                if path is None or path.nonce != msg.nonce:
+                    raise Drop("rejected")  # no PROBE of ours asked for it
+                path.probe_answered(src)
+                self._changed()
             else:  # the same size back: no amplification, whoever the source is
                 ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
                 self._send(ack, src, opened.sender, opened.epoch)

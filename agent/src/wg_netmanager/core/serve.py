@@ -57,9 +57,10 @@ class Serving:
     def keyreq(self, now: float, opened: Opened, src: Endpoint) -> None:
         """Tell who we are, sealed for the asker's claimed key (only its holder opens it) and
         no larger than the question; with a cookie for that key and address."""
-        if not self.keyreqs.allow(src.host, now):
+        nonce, shown = int.from_bytes(opened.body[:8], "big"), opened.body[8:]
+        proven = self.cookies.valid(opened.sender, src, shown, now)
+        if not self.keyreqs.allow(src.host, now, proven):
             raise Drop("limited")
-        nonce = int.from_bytes(opened.body, "big")
         cookie = self.cookies.make(opened.sender, src, now)
         self._message(m.KeyResp(nonce, cookie), src, opened.sender, opened.epoch)
 
@@ -107,9 +108,10 @@ class Serving:
 
     def leave(self, sender: str, msg: m.Leave) -> None:
         member = self.hub.members.get(sender)
-        if member and member.info.name == msg.name and msg.public_key == sender:
-            log.info("node %s left", msg.name)
-            self.hub.leave(sender)
+        if not (member and member.info.name == msg.name and msg.public_key == sender):
+            raise Drop("rejected")  # not a member, or for another name or key
+        log.info("node %s left", msg.name)
+        self.hub.leave(sender)
 
     def push(self, now: float, first: Optional[NodeInfo] = None) -> bool:
         """Publish a changed table to every member at once, rather than at their next HELLO,

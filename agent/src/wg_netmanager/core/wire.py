@@ -31,7 +31,7 @@ Datagram layout (integers big-endian)::
     r_epoch  8  the receiver's epoch as the sender knows it (0 in a KEYREQ)
     counter  8  the sender's, strictly increasing
     payload  n  sealed: ChaCha20-Poly1305(key, nonce=counter, aad=header)(type 1 | body)
-                KEYREQ: nonce 8 | zero padding
+                KEYREQ: nonce 8 | cookie 16 (zeros: none) | zero padding
     mac1    16  BLAKE2s(everything before, key=mac1 key of the receiver)
 """
 
@@ -68,6 +68,8 @@ MAX_PEERS = 4096  # peers whose keys and windows are remembered; the oldest forg
 MAX_TOMBSTONES = 1 << 16  # forgotten peers' (epoch, highest counter): no replay after eviction
 RETIRED = 4  # a sender's previous epochs that stay refused
 MAX_ASKED = 1024  # KEYREQ senders whose shared key is kept until we answer
+MAX_KEYREQS_SEEN = 1 << 14  # recent KEYREQs remembered, so that a copy is refused
+KEYREQ_COOKIE = 16  # bytes after the nonce: the asker's cookie from our last answer
 
 DROP_REASONS = (
     "foreign",  # not our protocol or version
@@ -116,7 +118,7 @@ class Opened:
     body: bytes
 
 
-KEYREQ_TYPE = 0  # Opened.msg_type of a KEYREQ (its body is the 8-byte nonce)
+KEYREQ_TYPE = 0  # Opened.msg_type of a KEYREQ (body: nonce 8, cookie 16); never sealed
 
 
 @dataclass
@@ -160,6 +162,7 @@ class Codec:
         self._peers: OrderedDict[bytes, _Peer] = OrderedDict()
         self._tombstones: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._asked: OrderedDict[bytes, bytes] = OrderedDict()  # KEYREQ senders: their key
+        self._keyreqs_seen: OrderedDict[bytes, None] = OrderedDict()  # mac1 of recent KEYREQs
         self.set_keys(shared_key, previous)
 
     def set_keys(self, shared_key: bytes, previous: Optional[bytes] = None) -> None:
@@ -269,15 +272,17 @@ class Codec:
         sealed = header + aead.encrypt(self._counter.to_bytes(12, "big"), bytes((msg_type,)) + body, header)
         return sealed + _blake(sealed, self._mac_for(receiver, shared), MAC_SIZE)
 
-    def keyreq(self, nonce: int, attempt: int = 0) -> bytes:
+    def keyreq(self, nonce: int, attempt: int = 0, cookie: bytes = b"") -> bytes:
         """Ask the node at some address for its public key and epoch; while rotating, under
-        the current and the previous shared key in turn (`attempt`: how many asked before)."""
+        the current and the previous shared key in turn (`attempt`: how many asked before).
+        `cookie`: the one it gave us last (cookie.py), which spares us its limit for all."""
         shared = self._keys[attempt % len(self._keys)]
         self._counter += 1
         header = HEADER.pack(
             MAGIC, WIRE_VERSION, KIND_KEYREQ, self.identity.public, self.epoch, 0, self._counter
         )
-        body = nonce.to_bytes(8, "big").ljust(KEYREQ_SIZE - HEADER.size - MAC_SIZE, b"\0")
+        head = nonce.to_bytes(8, "big") + cookie[:KEYREQ_COOKIE].ljust(KEYREQ_COOKIE, b"\0")
+        body = head.ljust(KEYREQ_SIZE - HEADER.size - MAC_SIZE, b"\0")
         return header + body + _blake(header + body, _keyreq_mac(shared), MAC_SIZE)
 
     # --- receiving ----------------------------------------------------------------------------
@@ -354,19 +359,27 @@ class Codec:
             raise Drop("replayed")
         if peer.speak is None or self._keys.index(shared) < self._keys.index(peer.speak):
             peer.speak = shared
-        if not plain:
-            raise Drop("malformed")
+        if not plain or plain[0] == KEYREQ_TYPE:
+            raise Drop("malformed")  # type 0 names a KEYREQ, which is never sealed
         return Opened(sender, s_epoch, plain[0], plain[1:])
 
     def _open_keyreq(self, data: bytes, shared: bytes) -> Opened:
         _, _, _, sender, s_epoch, _, _ = HEADER.unpack_from(data)
         if s_epoch == 0:
             raise Drop("malformed")
+        # Its sender is only claimed, so no window can be kept for it (a forger could move
+        # a node's window past its next real KEYREQ); but each real KEYREQ is new (counter,
+        # nonce), so a copy of a recent one is a replay.
+        tag = data[-MAC_SIZE:]
+        if tag in self._keyreqs_seen:
+            raise Drop("replayed")
+        self._keyreqs_seen[tag] = None
+        if len(self._keyreqs_seen) > MAX_KEYREQS_SEEN:
+            self._keyreqs_seen.popitem(last=False)
         self._asked[sender] = shared  # the KEY_RESP goes out in the key it asked in
         if len(self._asked) > MAX_ASKED:
             self._asked.popitem(last=False)
-        nonce = data[HEADER.size : HEADER.size + 8]
-        return Opened(sender, s_epoch, KEYREQ_TYPE, nonce)
+        return Opened(sender, s_epoch, KEYREQ_TYPE, data[HEADER.size : HEADER.size + 8 + KEYREQ_COOKIE])
 
 
 def _keyreq_mac(shared: bytes) -> bytes:

@@ -26,6 +26,7 @@ from ..backends import BackendError, select_backend
 from ..backends.existing import ExistingBackend
 from ..core.checks import ConfigError
 from ..core.config import NetConfig, NodeSettings
+from ..core.limits import LogLimiter
 from ..core.model import DesiredState, InterfaceSettings
 from ..core.node import Node, Params, StaticNode
 from ..core.wire import MAX_DATAGRAM, Identity
@@ -43,6 +44,7 @@ LOCALS_EVERY = 1.0
 RESOLVE_WARN_EVERY = 60.0  # seconds between two warnings about the same unresolvable name
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 RCVBUF = 4 << 20  # bytes
+SNDBUF = 1 << 20  # bytes: answers to addresses the kernel still resolves must not block others
 SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
 STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
 
@@ -57,6 +59,7 @@ def control_socket(port: int) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
         sock.bind(("0.0.0.0", port))
         sock.setblocking(False)
     except OSError:
@@ -85,6 +88,7 @@ class Agent:
         self.resolve_warned: dict[str, float] = {}  # host -> when we last warned it does not resolve
         self.hosts = {p.name: p.endpoint_host for p in net.peers}  # the core sees addresses only
         self.certs = CertWatch(settings, net)
+        self.bug_log = LogLimiter()
 
     def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
         s = self.settings
@@ -329,7 +333,10 @@ class Agent:
             try:
                 receive(now, data, addr[0], addr[1])
             except Exception:  # the core never raises on input; if it does, it is a bug, not fatal
-                log.exception("bug while handling a datagram from %s", addr[0])
+                held = self.bug_log.allow("datagram", now)
+                if held is not None:
+                    more = f" ({held} more held back)" if held else ""
+                    log.exception("bug while handling a datagram from %s%s", addr[0], more)
         self._flush()
         self._poke()
 
