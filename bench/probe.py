@@ -170,3 +170,18 @@ def measure_idle(lab: Lab, daemons: dict[str, int], window: float = 10.0, helper
         wg_rss_mb=_mean(wg_rss),
         wg_cpu_pct=_mean([c for p in helpers.values() for c in cpu_pct(p)]),
     )
+
+
+def udp_socket(pid: int, port: int) -> Optional[tuple[int, int]]:
+    """(bytes waiting, datagrams dropped) of the UDP socket bound to `port` in the network
+    namespace of `pid` (/proc/PID/net/udp): the drops are what overflowed its receive buffer,
+    counted for that one socket (/proc/net/snmp's RcvbufErrors are the namespace's)."""
+    try:
+        with open(f"/proc/{pid}/net/udp") as f:
+            rows = [line.split() for line in f][1:]
+    except OSError:
+        return None
+    for row in rows:  # sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+        if int(row[1].split(":")[1], 16) == port:
+            return int(row[4].split(":")[1], 16), int(row[12])
+    return None
