@@ -503,7 +503,9 @@ class Report:
 
     @property
     def accepted(self) -> int:
-        return sum(r.accepted for r in self.rows)
+        """Hostile datagrams not dropped (a phase below 0 dropped members' own HELLOs: it
+        hides nothing of another phase)."""
+        return sum(max(r.accepted, 0) for r in self.rows)
 
     @property
     def ok(self) -> bool:

@@ -283,7 +283,7 @@ def _entries(raw: list[Any]) -> tuple[NodeInfo, ...]:
 # nodes held four copies of the mesh). Keyed by the entry's exact values *and* their types
 # (True == 1 in Python, but "s": 1 is malformed), bounded; anything unusual is decoded anew.
 _INTERN: OrderedDict[tuple[Any, ...], NodeInfo] = OrderedDict()
-INTERN_SIZE = 1 << 16
+INTERN_SIZE = 1 << 14  # a mesh of 10,000 nodes and its recent changes
 
 
 def _interned(e: Any) -> NodeInfo:

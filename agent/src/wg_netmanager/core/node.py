@@ -201,6 +201,10 @@ class Node:
                     raise Drop("rejected")  # only static nodes are asked
                 self.serving.keyreq(now, opened, src)
                 return
+            if opened.msg_type in (m.MsgType.TABLE, m.MsgType.TABLE_DELTA):
+                link = self.static_links.with_key(opened.sender)
+                if link is None or link.epoch != opened.epoch:
+                    raise Drop("rejected")  # before decoding: only static nodes send tables
             msg = m.decode_fast(opened.msg_type, opened.body)
             self._handle(now, msg, opened, src)
         except Drop as drop:
