@@ -1,7 +1,10 @@
 """`molecule test` on the seed-basic lab: create, converge, idempotence, verify, destroy.
 
-Needs root, podman and the lab image (scripts/setup builds it); the scenario's lab uses the
-prefix `mol`, and its destroy step (also run first, for leftovers) removes everything.
+Scenarios: `default` (shared-key mode, lab prefix `mol`) and `ca` (network CA mode: the
+playbook makes the CA and every node's certificate; verify checks that every node runs in
+mode "ca" with the certificate the controller issued, and pings every pair; prefix `mca`).
+Needs root, podman and the lab image (scripts/setup builds it); a scenario's destroy step
+(also run first, for leftovers) removes its lab.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def _lab_ready() -> str | None:
 
 
 @pytest.mark.timeout(3600)
-def test_molecule_default_scenario(ansible_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("scenario", ["default", "ca"])
+def test_molecule_scenario(ansible_env: dict[str, str], scenario: str) -> None:
     reason = _lab_ready()
     if reason:
         pytest.skip(reason)
@@ -44,7 +48,7 @@ def test_molecule_default_scenario(ansible_env: dict[str, str]) -> None:
     }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
-        [ansible_bin("molecule"), "test", "--scenario-name", "default"],
+        [ansible_bin("molecule"), "test", "--scenario-name", scenario],
         cwd=COLLECTION_ROOT,
         env=env,
         capture_output=True,

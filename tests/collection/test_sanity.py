@@ -136,6 +136,8 @@ def test_collection_builds(tmp_path: Path) -> None:
         "meta/runtime.yml",
         "plugins/modules/mesh_validate.py",
         "plugins/modules/mesh_info.py",
+        "plugins/modules/node_cert.py",
+        "plugins/modules/ca_revocations.py",
         "plugins/lookup/shared_key.py",
         "plugins/filter/mesh.py",
         "agent/pyproject.toml",  # the agent role installs the agent from the collection
@@ -149,7 +151,7 @@ def test_collection_builds(tmp_path: Path) -> None:
 OLD_PYTHON_CHECK = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import mesh_status, mesh_validate
+import mesh_status, mesh_validate, node_cert
 result = mesh_validate.validate_mesh(
     "10.1.1.0/24", [{"host": "a", "wg_ip": "10.1.1.1", "static_endpoint": "gw.example.org:5"}]
 )
@@ -157,6 +159,11 @@ if result["problems"] or result["static_peers"]["a"]["adminPort"] != 6:
     raise SystemExit(repr(result))
 if not mesh_status.summarize({"peers": [{"name": "b", "path": "lan"}]})["converged"]:
     raise SystemExit("summarize")
+want = node_cert.desired_cert("a", "10.1.1.1", None, ["10.9.0.0/16"])
+if node_cert.renewal_reasons(None, want, [], 0, 30) != ["no certificate yet"]:
+    raise SystemExit("renewal_reasons")
+if node_cert.serials_in_force([{"serial": "ab"}]) != ["00000000000000ab"]:
+    raise SystemExit("serials_in_force")
 """
 
 
