@@ -131,7 +131,7 @@ def test_cached_desired_state_is_never_stale(symmetric: bool) -> None:
 
 def test_members_end_up_with_every_static_nodes_published_table() -> None:
     """Tables travel as deltas over the version a member holds: after joins, deaths and
-    returns, every member's copy equals what each static node publishes."""
+    returns, every member's copy equals what each static node it talks to publishes."""
     net = simnet.scale(SimNet(seed=3), 60)
     net.run_until(net.all_reachable, timeout=30, dt=0.25)
     for name in ("n3", "n17", "n40"):
@@ -146,6 +146,8 @@ def test_members_end_up_with_every_static_nodes_published_table() -> None:
         if not host.alive:
             continue
         for name, link in host.node.links.items():
+            if link.asked_since is None:
+                continue  # not one of the static nodes it talks to (its homes)
             hub = net.hosts[name].node.hub
             assert hub is not None and link.version == hub.version, (host.name, name)
             assert link.table == {e.public_key: e for c in hub.chunks() for e in c.entries}

@@ -8,6 +8,7 @@ this module only speaks for them, through the node's `send` and `send_raw`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 from collections.abc import Callable
 from typing import Optional
@@ -34,6 +35,8 @@ class Client:
         vouch: Vouch,
         rejected: Rejected,
         hub_timeout: float,
+        own_key: bytes = b"",
+        homes: int = 0,
     ) -> None:
         self.links = links
         self.codec = codec
@@ -41,9 +44,38 @@ class Client:
         self._send, self._send_raw = send, send_raw
         self._vouch, self._rejected = vouch, rejected
         self.hub_timeout = hub_timeout
+        self.homes = homes
+        # Rendezvous hashing: every node ranks the static nodes its own way, the same in
+        # every run, so the members spread over them and a lost one moves only its own.
+        self.ranked = sorted(
+            links.by_name.values(),
+            key=lambda lk: hashlib.blake2s(own_key + lk.cfg.wg_ip.packed, digest_size=8).digest(),
+        )
+
+    def contacted(self, now: float) -> list[HubLink]:
+        """The static nodes we talk to: all of them (`homes` 0: a static node), or the first
+        `homes` in our ranking that answer, trying each in turn. One that has not answered for
+        `hub_timeout` since we first asked is passed over, but still asked."""
+        if not self.homes:
+            for link in self.ranked:
+                if link.asked_since is None:
+                    link.asked_since = now
+            return self.ranked
+        chosen, working = [], 0
+        for link in self.ranked:
+            if working >= self.homes:
+                if link.asked_since is not None and not link.alive(now, self.hub_timeout):
+                    link.asked_since = None  # not ours any more: nothing from it is kept
+                continue
+            chosen.append(link)
+            if link.asked_since is None:
+                link.asked_since = now
+            if link.alive(now, self.hub_timeout) or now - link.asked_since < self.hub_timeout:
+                working += 1
+        return chosen
 
     def heartbeat(self, now: float, me: NodeInfo) -> None:
-        for link in self.links.by_name.values():
+        for link in self.contacted(now):
             admin = link.admin()
             if admin is None:
                 continue

@@ -46,17 +46,22 @@ def routes(
     ]
     result: dict[str, Route] = {}
     for key, info in view.items():
-        if info.static:
-            link = links.at(info.wg_ip)
-            alive = link is not None and link.alive(now, hub_timeout)
-            result[key] = (PathKind.STATIC if alive else PathKind.NONE, None)
+        link = links.at(info.wg_ip) if info.static else None
+        if link is not None and link.alive(now, hub_timeout):
+            result[key] = (PathKind.STATIC, None)
+        elif link is not None and link.asked_since is not None:
+            result[key] = (PathKind.NONE, None)  # a static node we talk to, gone silent
         elif key in members:
             result[key] = (PathKind.STATIC, None)
         elif key in paths and paths[key].is_up:
             result[key] = (paths[key].kind, None)
         else:
-            gw = next((lk.info.public_key for lk in gateways if lk.info and key in lk.table), None)
-            result[key] = (PathKind.GATEWAY, gw) if gw else (PathKind.NONE, None)
+            # A static node we do not talk to, or a node without a direct path: through the
+            # static node that has it as its own member, else through one that passes it on.
+            listed = [lk for lk in gateways if lk.info and key in lk.table]
+            own = next((lk for lk in listed if not lk.table[key].relayed), None)
+            gw = own or (listed[0] if listed else None)
+            result[key] = (PathKind.GATEWAY, gw.info.public_key) if gw and gw.info else (PathKind.NONE, None)
     return result
 
 

@@ -10,6 +10,7 @@ it holds none or one too old. Members that stop sending expire after `member_tim
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
@@ -39,6 +40,11 @@ class Member:
     digest: bytes = b""  # of that NodeInfo as it sent it (messages.digest)
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _as_relayed(info: NodeInfo) -> NodeInfo:
+    return replace(info, relayed=True)
+
+
 class Hub:
     def __init__(
         self,
@@ -54,6 +60,9 @@ class Hub:
         self._static_names = {name: ip for ip, name in statics.items() if name is not None}
         self.member_timeout = member_timeout
         self.members: dict[str, Member] = {}  # by public key
+        # Other static nodes' members (and those static nodes), passed on to ours: every table
+        # lists the whole mesh, so a node needs to talk to only a few static nodes.
+        self.relayed: dict[str, NodeInfo] = {}
         self.version = 1
         self.revision = 0  # bumped on every change of the members' information
         # Members' wgIps and names -> public key, and members per source address: kept as
@@ -185,6 +194,11 @@ class Hub:
             min((m.last_seen for m in self.members.values()), default=math.inf) + self.member_timeout + 1e-6
         )
 
+    def set_relayed(self, entries: dict[str, NodeInfo]) -> None:
+        if entries != self.relayed:
+            self.relayed = entries
+            self._changed()
+
     def _changed(self) -> None:
         self._dirty = True
         self.revision += 1
@@ -214,7 +228,13 @@ class Hub:
 
     def entries(self) -> list[NodeInfo]:
         """The live table (including changes not committed yet)."""
-        return [self.me] + sorted((m.info for m in self.members.values()), key=lambda i: i.name)
+        own = sorted((m.info for m in self.members.values()), key=lambda i: i.name)
+        relayed = [
+            _as_relayed(e)
+            for k, e in sorted(self.relayed.items())
+            if k not in self.members and k != self.me.public_key
+        ]
+        return [self.me, *own, *relayed]
 
     def chunks(self) -> list[TableChunk]:
         """The table as published at `version`."""

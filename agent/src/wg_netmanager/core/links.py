@@ -55,6 +55,7 @@ class HubLink:
     nonce: int = 0  # of the KEYREQ we wait an answer to (0: none)
     asked: int = 0  # KEYREQs sent (while rotating they go in each shared key in turn)
     acked: bytes = b""  # digest of our NodeInfo it holds (its HELLO_ACK said): HELLOs omit it
+    asked_since: Optional[float] = None  # since when we talk to it (None: not one of ours)
     info: Optional[NodeInfo] = None
     last_ack: float = -1e9
     first_ack: Optional[float] = None  # of the current run of answers

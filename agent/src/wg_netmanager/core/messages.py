@@ -53,6 +53,9 @@ class NodeInfo:
     epoch: int = 0
     # Its certificate from the network CA, compact (trust.py); b"": none.
     cert: bytes = field(default=b"", repr=False)
+    # In a static node's table: not its own member, but one of another static node's, which
+    # it passes on to its members (static nodes themselves never pass these on again).
+    relayed: bool = False
 
     @property
     def claim(self) -> tuple[bytes, str, IPv4Address, str]:
@@ -73,6 +76,7 @@ class NodeInfo:
             }
             | ({"e": self.epoch} if self.epoch else {})
             | ({"ct": f.b64(self.cert)} if self.cert else {})
+            | ({"r": True} if self.relayed else {})
         )
 
     @classmethod
@@ -94,6 +98,7 @@ class NodeInfo:
             endpoint=f.endpoint(ep) if ep is not None else None,
             epoch=f.uint64(d.get("e", 0)),
             cert=f.blob(d.get("ct", ""), MAX_CERT),
+            relayed=f.boolean(d.get("r", False)),
         )
 
 

@@ -82,6 +82,8 @@ class Node:
             self.vouch,
             self._log_rejected,
             params.hub_timeout,
+            identity.public,
+            0 if params.is_static else params.homes,
         )
         statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
         self.hub = (
@@ -376,8 +378,17 @@ class Node:
             return self.vouch(info, now) is None
 
         view = merge_view(
-            self._me(), self.p.subnet, members, self.static_links, now, self.p.hub_timeout, believed
+            self._me(),
+            self.p.subnet,
+            members,
+            self.static_links,
+            now,
+            self.p.hub_timeout,
+            believed,
+            relays=not self.p.is_static,
         )
+        if self.hub is not None:  # what other static nodes say, for our members
+            self.hub.set_relayed({k: v for k, v in view.items() if k not in self.hub.members})
         self._cert_due = self.trust.soonest - self.wall_offset
         if view != self.view:
             follow_view(self.paths, view)

@@ -26,6 +26,10 @@ class Params:
     member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
     static_keepalive: int = 1
     timing: Timing = Timing()
+    # Static nodes a node that is not static talks to (rendezvous hashing; 0: all). Each
+    # static node's table lists the whole mesh, so a few are enough, and idle traffic does
+    # not grow with the number of static nodes.
+    homes: int = 2
     ca_public_key: Optional[bytes] = None  # the network CA (trust.py); None: shared-key mode
     revoked: frozenset[int] = frozenset()  # certificate serials no node may use
     cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)

@@ -33,7 +33,10 @@ def merge_view(
     now: float,
     hub_timeout: float,
     believed: Callable[[NodeInfo], bool] = lambda info: True,
+    relays: bool = True,
 ) -> dict[str, NodeInfo]:
+    """`relays` False (a static node): entries another static node passes on are left out,
+    so that what static nodes pass on never goes round in circles."""
     view: dict[str, NodeInfo] = {}
     taken_ips: set[IPv4Address] = {me.wg_ip}
     taken_names = {me.name}
@@ -42,7 +45,7 @@ def merge_view(
         link = links.by_name[name]
         if link.alive(now, hub_timeout) and link.info:
             sources.append(replace(link.info, static=True, endpoint=link.wg_endpoint(link.info)))
-            sources += list(link.table.values())
+            sources += [e for e in link.table.values() if relays or not e.relayed]
     unusable = (subnet.network_address, subnet.broadcast_address)
     for info in sources:
         if info.public_key == me.public_key or info.public_key in view:
