@@ -180,3 +180,20 @@ def test_mutations_of_real_datagrams() -> None:
             b.open(bytes(data))
         except Drop:
             pass
+
+
+def test_cipher_states_are_bounded_and_made_again_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An OpenSSL context per peer and direction (2.3 KB) for every peer ever talked to made a
+    simulated N=1000 mesh need 5 GB; only the most recently used are kept."""
+    monkeypatch.setattr(wire, "MAX_AEADS", 8)
+    hub = codec(A, 11)
+    others = [(ident(10 + i), 100 + i) for i in range(20)]
+    for who, epoch in others:
+        peer = codec(who, epoch)
+        assert hub.open(peer.seal(1, b"hi", A.public, 11)).body == b"hi"
+        assert peer.open(hub.seal(2, b"ho", who.public, epoch)).body == b"ho"
+    assert len(hub._aeads) <= 8
+    first, epoch = others[0]
+    again = Codec(SHARED, first, epoch)
+    again._counter = 10  # a later datagram of the same run, long evicted here
+    assert hub.open(again.seal(1, b"back", A.public, 11)).body == b"back"
