@@ -181,11 +181,7 @@ class Node:
                 self.hub.observed(key, st.endpoint)
 
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
-        checked = self.codec.precheck(data)
-        if isinstance(checked, str):
-            self.drops[checked] += 1
-            return
-        self._datagram(now, data, src, checked)
+        self.receive(now, data, src.host, src.port)
 
     def receive(self, now: float, data: bytes, host: str, port: int) -> None:
         """`datagram` for the shell: junk is dropped before anything is made for it."""
