@@ -1,7 +1,8 @@
 # Copyright (c) 2026 wg_netmanager contributors
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT
-"""Filters over the wg_mesh facts; documented in reachability_table.yml, path_summary.yml."""
+"""Filters over the wg_mesh facts and the agent's files; documented in reachability_table.yml,
+path_summary.yml, net_yaml_change.yml and rotation_report.yml."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.wg_netmanager.mesh.plugins.plugin_utils import reachability
+from ansible_collections.wg_netmanager.mesh.plugins.plugin_utils import net_yaml, reachability, rotation
 
 
-def _wrap(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def run(data: Any) -> Any:
+def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+    def run(data: Any, *args: Any) -> Any:
         try:
-            return func(data)
-        except reachability.ReachabilityError as exc:
+            return func(data, *args)
+        except (reachability.ReachabilityError, rotation.RotationError) as exc:
             raise AnsibleFilterError(f"{func.__name__}: {exc}") from None
 
     run.__name__ = func.__name__
@@ -25,8 +26,10 @@ def _wrap(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 class FilterModule:
-    def filters(self) -> dict[str, Callable[[Any], Any]]:
+    def filters(self) -> dict[str, Callable[..., Any]]:
         return {
             "reachability_table": _wrap(reachability.reachability_table),
             "path_summary": _wrap(reachability.path_summary),
+            "net_yaml_change": net_yaml.change,
+            "rotation_report": _wrap(rotation.rotation_report),
         }

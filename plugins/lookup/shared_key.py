@@ -35,6 +35,15 @@ options:
         is an error.
     type: bool
     default: true
+  previous:
+    description:
+      - Return the key being replaced by a rotation in progress instead, read from the file
+        named like the key file with C(.previous) appended (see
+        M(wg_netmanager.mesh.shared_key_rotation)), or an empty string when there is no
+        rotation (that file missing, or holding the current key).
+      - Never creates a file; a missing key file gives an empty string too.
+    type: bool
+    default: false
 notes:
   - Lookups run on the controller, also in check mode. Creating the key file is the one
     controller-side write this collection makes, and it happens in check mode too, so that
@@ -43,6 +52,7 @@ notes:
     version control or encrypt it with ansible-vault.
 seealso:
   - module: wg_netmanager.mesh.mesh_validate
+  - module: wg_netmanager.mesh.shared_key_rotation
 """
 
 EXAMPLES = r"""
@@ -55,6 +65,11 @@ EXAMPLES = r"""
     wg_shared_key: "{{ lookup('wg_netmanager.mesh.shared_key', inventory_dir ~ '/secrets/shared_key') }}"
   no_log: true
 
+- name: During a rotation, the key being replaced ('' when none is)
+  ansible.builtin.set_fact:
+    wg_previous_key: "{{ lookup('wg_netmanager.mesh.shared_key', wg_shared_key_file, previous=true) }}"
+  no_log: true
+
 - name: Fail instead of creating a key when the file is missing
   ansible.builtin.set_fact:
     wg_shared_key: "{{ lookup('wg_netmanager.mesh.shared_key', '/etc/mesh/shared_key', create=false) }}"
@@ -64,7 +79,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _raw:
   description:
-    - The shared key, base64 of 32 bytes, one per term.
+    - The shared key, base64 of 32 bytes, one per term (with O(previous), the previous key
+      or an empty string).
   type: list
   elements: str
 """
@@ -79,7 +95,9 @@ from ansible_collections.wg_netmanager.mesh.plugins.plugin_utils.shared_key impo
     SharedKeyError,
     check,
     create,
+    effective_previous,
     generate,
+    previous_path,
 )
 
 display = Display()
@@ -92,6 +110,10 @@ class LookupModule(LookupBase):
 
     def _key(self, term, variables):
         path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
+        if self.get_option("previous"):
+            if not path or not os.path.exists(previous_path(path)):
+                return ""
+            return effective_previous(self._read(path), self._read(previous_path(path)))
         if not path:
             if not self.get_option("create"):
                 raise AnsibleLookupError(f"shared key file {term} does not exist")
@@ -106,6 +128,9 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError(
                     f"shared key file {path}: cannot create it: {to_native(exc)}"
                 ) from None
+        return self._read(path)
+
+    def _read(self, path):
         try:
             data = self._loader._get_file_contents(path)[0]
             return check(to_text(data, errors="surrogate_or_strict"), path)

@@ -263,3 +263,18 @@ def test_procd_script_respawns(rendered: tuple[dict[str, Any], Path]) -> None:
         " -c /etc/wg_netmanager/net.yaml -p /etc/wg_netmanager/peer.yaml" in script
     )
     assert "procd_set_param respawn" in script
+
+
+def test_every_service_definition_reloads_with_sighup(rendered: tuple[dict[str, Any], Path]) -> None:
+    """A reload (rotate.yml, a key-only change of net.yaml) is a SIGHUP, never a restart."""
+    out = rendered[1]
+    unit = (out / "debian-wg_netmanager.service").read_text()
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit.splitlines()
+    openrc = (out / "alpine-wg_netmanager.openrc").read_text()
+    assert 'extra_started_commands="reload"' in openrc
+    assert (
+        'reload() {\n\tebegin "Reloading ${RC_SVCNAME}"\n\tsupervise-daemon "${RC_SVCNAME}" --signal HUP\n'
+        in openrc
+    )
+    procd = (out / "openwrt-wg_netmanager.procd").read_text()
+    assert "reload_service() {\n\tprocd_send_signal wg_netmanager '*' HUP\n}" in procd

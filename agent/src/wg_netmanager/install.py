@@ -29,6 +29,8 @@ After=network-online.target
 [Service]
 Type=simple
 ExecStart={exec_start}
+# SIGHUP: read net.yaml again (shared keys, network CA, revocations) without a restart.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
 

@@ -1,0 +1,81 @@
+"""A stand-in for the agent, for the rotation tests: it reads net.yaml at start and on SIGHUP
+as the agent does (only the keys matter here), serves a status document on a Unix socket as
+`wg_netmanager status --json` does, and records what happened to it.
+
+    python fake_agent.py NET_YAML SOCKET EVENTS HEARS
+
+EVENTS gets one JSON line per event: {"event": "start"|"reload"|"stop", "shared": sha256 of
+sharedKey (first 16 hex digits), "previous": the same of previousSharedKey or null}. HEARS is
+a JSON list the test writes: the status's `onPreviousKey` (missing file: []).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def digest(key: Any) -> str | None:
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else None
+
+
+class FakeAgent:
+    def __init__(self, net: Path, sock: Path, events: Path, hears: Path) -> None:
+        self.net, self.events, self.hears = net, events, hears
+        self.keys: tuple[str | None, str | None] = (None, None)
+        self.stopping = False
+        if sock.exists():
+            sock.unlink()
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(sock))
+        os.chmod(sock, 0o600)
+        self.server.listen(8)
+        self.server.settimeout(0.2)
+
+    def load(self, event: str) -> None:
+        network = (yaml.safe_load(self.net.read_text()) or {}).get("network", {})
+        self.keys = (digest(network.get("sharedKey")), digest(network.get("previousSharedKey")))
+        with self.events.open("a") as out:
+            out.write(json.dumps({"event": event, "shared": self.keys[0], "previous": self.keys[1]}) + "\n")
+
+    def status(self) -> dict[str, Any]:
+        hears = json.loads(self.hears.read_text()) if self.hears.exists() else []
+        return {
+            "name": self.net.parent.name,
+            "rotating": self.keys[1] is not None,
+            "onPreviousKey": hears,
+            "converged": True,
+            "peers": [],
+        }
+
+    def serve(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:  # timeout: look at `stopping` again
+                continue
+            with conn:
+                conn.sendall(json.dumps(self.status()).encode())
+        with self.events.open("a") as out:
+            out.write(json.dumps({"event": "stop"}) + "\n")
+
+
+def main() -> None:
+    net, sock, events, hears = (Path(a) for a in sys.argv[1:5])
+    agent = FakeAgent(net, sock, events, hears)
+    agent.load("start")
+    signal.signal(signal.SIGHUP, lambda *_: agent.load("reload"))
+    signal.signal(signal.SIGTERM, lambda *_: setattr(agent, "stopping", True))
+    agent.serve()
+
+
+if __name__ == "__main__":
+    main()
