@@ -81,6 +81,15 @@ class Backend(abc.ABC):
     def down(self) -> None:
         """Remove our routes; remove the interface if this backend created it."""
 
+    def problem(self) -> str | None:
+        """Why the interface cannot carry traffic now (it, or the daemon behind it, is gone),
+        or None. The shell asks after a call failed; a problem makes it `restore`."""
+        return None
+
+    def restore(self, settings: InterfaceSettings) -> None:
+        """Bring back an interface that has a `problem`: by default, `up` again."""
+        self.up(settings)
+
     def refresh_endpoints(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Our own addresses changed: make WireGuard forget the source address it sends from."""
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Protocol
 
 from ..core.checks import interface_problem
-from ..core.model import DesiredState, InterfaceSettings, PeerStats
+from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec, PeerStats
 from . import netlink
 from .base import Backend, BackendError, DeviceState
 from .keys import public_key
@@ -44,6 +46,11 @@ class ManagedBackend(Backend):
         # PeerSpec.generation of each peer as last applied, by public key (see plan_peers).
         self._generations: dict[str, int] = {}
         self._synced: tuple[object, float] | None = None  # routes + forwarding synced, and when
+        # Endpoints WireGuard last reported, by public key. The core leaves a direct peer's
+        # endpoint to WireGuard (roaming: PeerSpec.endpoint None), so a device that died takes
+        # them with it; `restore` writes these back into the new device.
+        self._learned: dict[str, Endpoint] = {}
+        self._relearn: dict[str, Endpoint] = {}
 
     def _set_key_and_port(self, settings: InterfaceSettings) -> None:
         """Write key and port only if they differ: rewriting the port rebinds the socket."""
@@ -66,15 +73,19 @@ class ManagedBackend(Backend):
 
     def apply(self, desired: DesiredState) -> None:
         current = self.control.get().peers
+        specs = desired.peers
+        if self._relearn:  # the first apply to a restored device
+            specs = tuple(_relearned(spec, self._relearn, current) for spec in specs)
         try:
             # WireGuard reports handshakes in unix time, so this is the wall clock.
-            ops, generations = plan_peers(current, desired.peers, self._generations, time.time())
+            ops, generations = plan_peers(current, specs, self._generations, time.time())
         except ValueError as exc:
             raise BackendError(f"{self.ifname}: {exc}") from None
         if ops:
             log.info("%s: %d peer change(s)", self.ifname, len(ops))
             self.control.apply_ops(ops)
         self._generations = generations
+        self._relearn = {}
         self._sync_routes(desired)
 
     def _sync_routes(self, desired: DesiredState) -> None:
@@ -99,8 +110,24 @@ class ManagedBackend(Backend):
         if ops:
             self.control.apply_ops(ops)
 
+    def problem(self) -> str | None:
+        if not netlink.link_exists(self.ifname):
+            return f"interface {self.ifname} is gone"
+        try:
+            self.control.get()
+        except BackendError as exc:
+            return str(exc)
+        return None
+
+    def restore(self, settings: InterfaceSettings) -> None:
+        self._generations = {}  # a new device has none of our peers
+        self._relearn = dict(self._learned)
+        self.up(settings)
+
     def stats(self) -> dict[str, PeerStats]:
-        return {key: peer.stats() for key, peer in self.control.get().peers.items()}
+        peers = self.control.get().peers
+        self._learned = {key: peer.endpoint for key, peer in peers.items() if peer.endpoint is not None}
+        return {key: peer.stats() for key, peer in peers.items()}
 
     def local_addresses(self) -> list[IPv4Interface]:
         return netlink.local_addresses(exclude=self.ifname)
@@ -111,3 +138,12 @@ class ManagedBackend(Backend):
             netlink.sync_routes(self.ifname, set())
         except BackendError as exc:
             log.warning("%s", exc)
+
+
+def _relearned(spec: PeerSpec, learned: dict[str, Endpoint], current: Mapping[str, object]) -> PeerSpec:
+    """`spec`, with the endpoint the old device had learned if the core leaves it to WireGuard
+    and the new device does not have this peer yet."""
+    endpoint = learned.get(spec.public_key)
+    if spec.endpoint is None and endpoint is not None and spec.public_key not in current:
+        return replace(spec, endpoint=endpoint)
+    return spec

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -95,8 +96,17 @@ class WireGuardGoBackend(ManagedBackend):
         self._set_key_and_port(settings)
         self._address_and_up(settings)
 
+    def restore(self, settings: InterfaceSettings) -> None:
+        # A daemon that is there but does not answer (stopped, wedged) is replaced: deleting
+        # its link makes it exit, as on `down`.
+        if self.marker.present() and netlink.link_exists(self.ifname) and self.problem() is not None:
+            log.warning("%s: deleting %s, whose %s does not answer", self.name, self.ifname, self.name)
+            self.down()
+        super().restore(settings)
+
     def _start(self) -> None:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._remove_stale_socket()
         cmd = self.command()
         started = time.monotonic()
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -134,6 +144,23 @@ class WireGuardGoBackend(ManagedBackend):
             self.ifname,
             (time.monotonic() - started) * 1e3,
         )
+
+    def _remove_stale_socket(self) -> None:
+        """A daemon that died (kill -9) leaves its control socket behind; until the new one
+        replaces it, our wait in `_start` would find the old one and talk to nobody."""
+        if not self.control.exists():
+            return
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(str(self.control.path))
+        except OSError:
+            log.info("removing stale control socket %s", self.control.path)
+            self.control.path.unlink(missing_ok=True)
+        else:
+            raise BackendError(f"{self.control.path}: another {self.name} answers for {self.ifname}")
+        finally:
+            probe.close()
 
     def _log_tail(self) -> str:
         try:
