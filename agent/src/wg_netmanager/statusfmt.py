@@ -67,6 +67,26 @@ def _header(doc: dict[str, Any]) -> list[str]:
     nonzero = [f"{kind} {n}" for kind, n in drops.items() if n]
     if nonzero:
         lines.append(f"  dropped: {', '.join(nonzero)}")
+    return lines + _faults(doc)
+
+
+def _faults(doc: dict[str, Any]) -> list[str]:
+    """One line per thing that is or was wrong: the data plane, DNS names, status clients."""
+    lines = []
+    plane = doc.get("dataPlane")
+    if isinstance(plane, dict) and (plane.get("state") != "up" or plane.get("restores")):
+        text = f"  data plane: {_text(plane.get('state'))}"
+        if plane.get("state") != "up":
+            text += f" for {_text(plane.get('downFor'))} s ({_text(plane.get('problem'))})"
+        lines.append(text + f", restored {_text(plane.get('restores'))} time(s)")
+    resolve = doc.get("resolve")
+    for name, entry in sorted(resolve.items()) if isinstance(resolve, dict) else ():
+        if isinstance(entry, dict) and entry.get("error"):
+            kept = f"keeping {entry['address']}" if entry.get("address") else "no address yet"
+            lines.append(f"  {name}: {_text(entry.get('host'))} does not resolve ({entry['error']}); {kept}")
+    sockets = doc.get("statusSocket")
+    if isinstance(sockets, dict) and sockets.get("dropped"):
+        lines.append(f"  status clients dropped (too slow to read): {sockets['dropped']}")
     return lines
 
 

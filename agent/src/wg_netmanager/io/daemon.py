@@ -7,6 +7,12 @@ One loop owns everything. It runs the node when the node's next deadline comes o
 gave it something to do, feeds it WireGuard's counters and the host's addresses on their own
 schedule, sends what the node wants sent, and hands the node's desired state to the backend
 when it changed. Datagrams are fed to the node as they arrive.
+
+Start-up takes the lock, the status socket and the control port before it touches the
+interface, so a second agent for the same interface stops without harming the first (lock.py).
+Faults are handled beside the loop: a data plane that died is restored (dataplane.py), DNS
+names of static nodes are looked up with deadlines (resolver.py), and the status socket
+bounds what its clients cost (status.py).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ from ..core.wire import MAX_DATAGRAM, Identity
 from ..keystore import load_or_create_private_key
 from . import status as status_socket
 from .certwatch import CertWatch
+from .controlsock import control_socket
+from .dataplane import DataPlane
+from .lock import AlreadyRunning, InstanceLock
+from .resolver import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +51,8 @@ MIN_SLEEP = 0.002  # seconds: bounds the loop's rate, should a deadline ever sta
 STATS_EVERY = 0.2  # while the node is busy (probing, changing)
 STATS_IDLE = 1.0  # in a settled mesh: reading hundreds of peers costs milliseconds
 LOCALS_EVERY = 1.0
-RESOLVE_WARN_EVERY = 60.0  # seconds between two warnings about the same unresolvable name
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
-RCVBUF = 4 << 20  # bytes
-SNDBUF = 1 << 20  # bytes: answers to addresses the kernel still resolves must not block others
-SO_RCVBUFFORCE = 33  # Linux; Python's socket module does not name it
 STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
-
-
-def control_socket(port: int) -> socket.socket:
-    """The non-blocking UDP control socket, with room for bursts: a static node gets a HELLO
-    from every member each second, and a loaded host may not read for a while; a full queue
-    drops HELLOs, and then members time out and the mesh churns."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        try:  # past net.core.rmem_max: the agent has CAP_NET_ADMIN anyway
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-        sock.bind(("0.0.0.0", port))
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 Reload = Callable[[], NetConfig]  # reads net.yaml again (the shell's, for SIGHUP)
@@ -85,10 +72,13 @@ class Agent:
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
-        self.resolve_warned: dict[str, float] = {}  # host -> when we last warned it does not resolve
-        self.hosts = {p.name: p.endpoint_host for p in net.peers}  # the core sees addresses only
+        by_name = {p.name: p.endpoint_host for p in net.peers if _ip_or_none(p.endpoint_host) is None}
+        self.resolver = Resolver(by_name, self._resolved)  # the core sees addresses only
         self.certs = CertWatch(settings, net)
         self.bug_log = LogLimiter()
+        sock_path = status_socket.socket_path(settings.run_dir, settings.interface)
+        self.status_server = status_socket.StatusServer(sock_path, self.status)
+        self.plane: Optional[DataPlane] = None  # once the interface is up
 
     def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
         s = self.settings
@@ -118,6 +108,28 @@ class Agent:
         )
 
     async def run(self) -> int:
+        """Whatever shows that another agent runs for this interface comes first, before the
+        interface is touched: the lock, the status socket, the control port. A second agent
+        started by mistake stops with one line and leaves the first one alone."""
+        s = self.settings
+        lock = InstanceLock(s.state_dir, s.interface)
+        lock.acquire()
+        try:
+            self.status_server.listen()  # answers once the node exists (`serve`)
+            try:
+                self.sock = control_socket(s.admin_port)
+            except OSError as exc:
+                why = exc.strerror or exc
+                raise BackendError(f"{s.interface}: control port {s.admin_port}: {why}") from None
+            return await self._run()
+        finally:
+            if self.sock is not None:
+                self.sock.close()
+            await status_socket.stop_status_server(self.status_server, self.status_server.path)
+            self.pool.shutdown()
+            lock.release()
+
+    async def _run(self) -> int:
         s = self.settings
         if s.existing_interface:
             private = ""
@@ -128,31 +140,30 @@ class Agent:
             cert = self.certs.load(public)  # a wrong certificate: exit before touching anything
         address = IPv4Interface(f"{s.wg_ip}/{self.net.subnet.prefixlen}")
         loop = asyncio.get_running_loop()
-        await self._bk(self.backend.up, InterfaceSettings(s.interface, address, s.wg_port, private))
-        if isinstance(self.backend, ExistingBackend):
-            private = self.backend.take_private_key()
-            try:
-                cert = self.certs.load(self.backend.public_key)
-            except ConfigError:
-                await self._bk(self.backend.down)
-                raise
-        identity = Identity(base64.b64decode(private))
-        del private
-        now = time.monotonic()
-        self.node = Node(
-            self._params(self.backend.public_key, self.backend.listen_port or s.wg_port, cert),
-            self.net.shared_key,
-            identity,
-            now,
-            random.SystemRandom(),
-            self.net.previous_key,
-        )
-        sock_path = status_socket.socket_path(s.run_dir, s.interface)
-        server = None
+        # Kept to restore the interface should it vanish (DataPlane); the node holds the key anyway.
+        iface = InterfaceSettings(s.interface, address, s.wg_port, private)
+        await self._bk(self.backend.up, iface)
+        reading = False
         try:
-            self.sock = control_socket(s.admin_port)
+            if isinstance(self.backend, ExistingBackend):
+                private = self.backend.take_private_key()
+                cert = self.certs.load(self.backend.public_key)
+            identity = Identity(base64.b64decode(private))
+            del private
+            now = time.monotonic()
+            self.node = Node(
+                self._params(self.backend.public_key, self.backend.listen_port or s.wg_port, cert),
+                self.net.shared_key,
+                identity,
+                now,
+                random.SystemRandom(),
+                self.net.previous_key,
+            )
+            self.plane = DataPlane(self.backend, iface, self._bk)
+            assert self.sock is not None
             loop.add_reader(self.sock.fileno(), self._readable)
-            server = await status_socket.start_status_server(sock_path, self.status)
+            reading = True
+            self.status_server.serve()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop)
             loop.add_signal_handler(signal.SIGHUP, self._reload)
@@ -165,19 +176,18 @@ class Agent:
                 s.admin_port,
             )
             await self._loop()
+            if self.plane.gave_up is not None:
+                log.error("%s", self.plane.gave_up)
             log.info("leaving the mesh")
             self.node.leave(time.monotonic())
             self._flush()
             await asyncio.sleep(0.05)  # let the LEAVE datagrams go out
         finally:
-            if server is not None:
-                await status_socket.stop_status_server(server, sock_path)
-            if self.sock is not None:
+            if reading and self.sock is not None:
                 loop.remove_reader(self.sock.fileno())
-                self.sock.close()
+            await self.resolver.close()
             await self._bk(self.backend.down)
-            self.pool.shutdown()
-        return 0
+        return 1 if self.plane is not None and self.plane.gave_up is not None else 0
 
     async def _bk(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -225,17 +235,28 @@ class Agent:
         work (reading counters, applying the desired state, reading addresses) runs as tasks
         on the backend thread and is never awaited here: a slow WireGuard or netlink call (a
         loaded host, hundreds of peers) must not delay the HELLOs, or static nodes drop us
-        and the mesh churns."""
-        assert self.node is not None
+        and the mesh churns. While the data plane is down (DataPlane), counters are not read
+        and nothing is applied until it is restored."""
+        assert self.node is not None and self.plane is not None
+        plane = self.plane
         await self._read_locals()  # the first HELLO already says where we are
         next_locals = time.monotonic() + LOCALS_EVERY
         next_stats = 0.0
         stats: Optional[asyncio.Future[Any]] = None
         apply: Optional[asyncio.Future[Any]] = None
         locals_: Optional[asyncio.Future[Any]] = None
-        resolve: Optional[asyncio.Future[Any]] = None
+        repair: Optional[asyncio.Future[Any]] = None
+        restores = plane.restores
         while not self.stop.is_set():
             now = time.monotonic()
+            if _idle(repair):
+                repair = plane.step(now)
+                if repair is not None:
+                    repair.add_done_callback(lambda _: self.wake.set())
+            if plane.restores != restores:  # a new device: everything again
+                restores, self.applied, next_stats = plane.restores, None, 0.0
+            if plane.gave_up is not None:
+                break
             if now >= next_locals and _idle(locals_):
                 next_locals = now + LOCALS_EVERY
                 locals_ = asyncio.ensure_future(self._read_locals())
@@ -243,19 +264,26 @@ class Agent:
                 if renewed is not None:
                     self.node.set_cert(renewed)
             self.node.set_wall_clock(time.time() - time.monotonic())
-            if _idle(resolve):
-                due = self.node.resolve_due(now)
-                if due:
-                    resolve = asyncio.ensure_future(self._resolve(due))
-            if now >= next_stats and _idle(stats):
+            due = self.node.resolve_due(now)
+            if due:
+                self.resolver.start(due)
+            if now >= next_stats and _idle(stats) and plane.up:
                 next_stats = now + (STATS_EVERY if self.node.busy(now) else STATS_IDLE)
                 stats = asyncio.ensure_future(self._read_stats())
             self.node.tick(now)
             self._flush()
             desired = self.node.desired(now)
-            if desired is not self.applied and desired != self.applied and _idle(apply):
+            if (
+                desired is not self.applied
+                and desired != self.applied
+                and _idle(apply)
+                and plane.up
+                and now >= plane.apply_after
+            ):
                 apply = asyncio.ensure_future(self._apply(desired))
-            wake_at = min(self.node.next_deadline(now), next_stats, next_locals, now + MAX_SLEEP)
+            wake_at = min(
+                self.node.next_deadline(now), next_stats, next_locals, plane.next_due(now), now + MAX_SLEEP
+            )
             try:
                 await asyncio.wait_for(self.wake.wait(), max(wake_at - time.monotonic(), MIN_SLEEP))
             except asyncio.TimeoutError:
@@ -263,56 +291,50 @@ class Agent:
                 if lag > STALL_WARNING:
                     log.warning("the agent's loop woke %.1f s late (is the host overloaded?)", lag)
             self.wake.clear()
-        for task in (stats, apply, locals_, resolve):
+        for task in (stats, apply, locals_, repair):
             if task is not None:
                 await asyncio.wait([task])
 
     async def _read_locals(self) -> None:
-        assert self.node is not None
-        addrs = await self._bk(self.backend.local_addresses)
-        if self.node.locals and sorted(addrs) != self.node.locals:
-            log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
-            await self._bk(self.backend.refresh_endpoints)
+        assert self.node is not None and self.plane is not None
+        try:
+            addrs = await self._bk(self.backend.local_addresses)
+            if self.node.locals and sorted(addrs) != self.node.locals:
+                log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
+                if self.plane.up:
+                    await self._bk(self.backend.refresh_endpoints)
+        except BackendError as exc:
+            self.plane.failed("reading the local addresses", exc, time.monotonic())
+            return
         self.node.set_locals(addrs)
         self._poke()
 
     async def _read_stats(self) -> None:
-        assert self.node is not None
+        assert self.node is not None and self.plane is not None
         try:
             self.node.set_stats(await self._bk(self.backend.stats))
             self._poke()
         except BackendError as exc:
-            log.error("reading WireGuard's peers failed: %s", exc)
+            self.plane.failed("reading WireGuard's peers", exc, time.monotonic())
+            self.wake.set()  # for the DataPlane's question
 
     async def _apply(self, desired: DesiredState) -> None:
+        assert self.plane is not None
         try:
             await self._bk(self.backend.apply, desired)
             self.applied = desired
+            self.plane.applied(True, time.monotonic())
             self.wake.set()  # the node may have wanted more meanwhile
         except BackendError as exc:
-            log.error("applying the WireGuard configuration failed: %s", exc)
+            self.plane.failed("applying the WireGuard configuration", exc, time.monotonic())
+            self.plane.applied(False, time.monotonic())
+            self.wake.set()
 
-    async def _resolve(self, due: list[str]) -> None:
-        """Look up the static nodes given by DNS name that the node asked for (dynamic DNS)."""
-        assert self.node is not None
-        loop = asyncio.get_running_loop()
-        for name in due:
-            host = self.hosts[name]
-            try:
-                infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-                address: Optional[str] = str(infos[0][4][0])
-                self.resolve_warned.pop(host, None)
-            except OSError as exc:
-                # retried every few seconds while the node is away: warn once a minute
-                if (
-                    time.monotonic() - self.resolve_warned.get(host, -RESOLVE_WARN_EVERY)
-                    >= RESOLVE_WARN_EVERY
-                ):
-                    self.resolve_warned[host] = time.monotonic()
-                    log.warning("cannot resolve %s (static node %s): %s", host, name, exc)
-                address = None
-            self.node.set_static_address(name, address, time.monotonic())
-        self._poke()
+    def _resolved(self, name: str, address: Optional[str], now: float) -> None:
+        """The Resolver's answer for a static node's DNS name."""
+        if self.node is not None:
+            self.node.set_static_address(name, address, now)
+            self._poke()
 
     def _readable(self) -> None:
         """Drain the control socket (up to a batch), then send what the node answered: one
@@ -351,10 +373,15 @@ class Agent:
                 log.debug("sending to %s: %s", dst, exc)
 
     def status(self) -> dict[str, Any]:
-        assert self.node is not None
-        doc = self.node.status(time.monotonic())
+        assert self.node is not None and self.plane is not None  # served once they exist
+        now = time.monotonic()
+        doc = self.node.status(now)
         doc["interface"] = self.settings.interface
         doc["backend"] = self.backend.name
+        doc["dataPlane"] = self.plane.status(now)
+        doc["statusSocket"] = self.status_server.status()
+        if self.resolver.hosts:
+            doc["resolve"] = self.resolver.status()
         return doc | self.certs.status()
 
 
@@ -386,7 +413,7 @@ def run(settings: NodeSettings, net: NetConfig, reload: Optional[Reload] = None)
         return 1
     try:
         return asyncio.run(agent.run())
-    except BackendError as exc:
+    except (BackendError, AlreadyRunning, status_socket.StatusError) as exc:
         log.error("%s", exc)
         return 1
     except OSError as exc:  # e.g. the control port is taken
