@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import simnet
-from simnet import SimNet
+from simnet import SimNet, scale
 
 
 def seed_basic(symmetric: bool = False) -> SimNet:
@@ -191,3 +191,22 @@ def test_ticking_only_at_deadlines_changes_nothing(symmetric: bool) -> None:
         assert e == la, f"step {step}: {set(e) ^ set(la)}"
     assert lazy.ticks < eager.ticks / 2, (lazy.ticks, eager.ticks)
     assert history[True][-1] != history[True][299]  # beta's silence was noticed
+
+
+def test_a_settled_node_drives_only_the_paths_that_need_it() -> None:
+    """A tick looks at a direct path only when its counters, its peer or our addresses
+    changed, a PROBE was answered or its own deadline came: in a settled mesh of 40 a
+    second of ticks costs a few looks per peer, not one per peer per tick."""
+    net = scale(SimNet(seed=3), 40, 2)
+    net.run_until(net.all_reachable, timeout=60, dt=0.25)
+    for _ in range(150):
+        net.step(0.1)  # probing settles
+    members = [h for h in net.hosts.values() if not h.node.p.is_static]
+    before = {h.name: h.node.directs.driven for h in members}
+    ticks = 10
+    for _ in range(ticks):
+        net.step(0.1)
+    for h in members:
+        peers = len(h.node.paths)
+        assert peers >= 30, (h.name, peers)
+        assert h.node.directs.driven - before[h.name] < ticks * peers / 4, h.name

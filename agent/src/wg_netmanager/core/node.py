@@ -25,17 +25,16 @@ from typing import Any, Optional
 from . import desired as d
 from . import messages as m
 from .client import Client
-from .discovery import drive
+from .discovery import Paths
 from .hub import Hub
 from .limits import LogLimiter, PerSource
 from .links import HubLink, StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64, raw
-from .paths import DirectPath
 from .serve import Serving
 from .trust import Trust
-from .view import follow_view, merge_view
+from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,8 @@ class Node:
             Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
         )
         self.serving = Serving(self.hub, rng, now, self._seal, self.vouch) if self.hub else None
-        self.paths: dict[str, DirectPath] = {}  # by public key, non-static peers only
+        self.directs = Paths(params.timing)  # direct paths to the non-static peers
+        self.paths = self.directs.by_key  # by public key
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
@@ -125,6 +125,7 @@ class Node:
             if self.locals:  # we moved: our direct paths are probably gone
                 for path in self.paths.values():
                     path.restart()
+            self.directs.touch_all()
             self.locals = addrs
             self._changed(view=True)
             if self.hub:
@@ -175,6 +176,12 @@ class Node:
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
             self._stats_new = True  # a handshake or traffic may prove or kill a path
+            old = self.stats
+            for key, st in stats.items():
+                if old.get(key) != st:
+                    self.directs.touch(key)
+            for key in old.keys() - stats.keys():
+                self.directs.touch(key)
         self.stats = stats
         if self.hub:
             for key, st in stats.items():
@@ -212,7 +219,7 @@ class Node:
     def tick(self, now: float) -> None:
         if self.hub and self.serving:
             for info in self.hub.expire(now):
-                self.paths.pop(info.public_key, None)
+                self.directs.drop(info.public_key)
             self.serving.push(now)
         if now >= self.next_heartbeat:
             self.next_heartbeat = now + self.p.heartbeat
@@ -241,11 +248,7 @@ class Node:
         if self.serving is not None:
             times.append(self.serving.next_deadline())
         if not self.p.is_static:
-            times += [
-                p.next_deadline()
-                for key, p in self.paths.items()
-                if key in self.view and not self.view[key].static
-            ]
+            times.append(self.directs.next_deadline(now))
         return max(min(times), now)
 
     def handle_timer(self, now: float) -> None:
@@ -351,6 +354,7 @@ class Node:
                 if path is None or path.nonce != msg.nonce:
                     raise Drop("rejected")  # no PROBE of ours asked for it
                 path.probe_answered(src)
+                self.directs.touch(sender)
                 self._changed()
             else:  # the same size back: no amplification, whoever the source is
                 ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
@@ -387,7 +391,7 @@ class Node:
             self.hub.set_relayed({k: v for k, v in view.items() if k not in self.hub.members})
         self._cert_due = self.trust.soonest - self.wall_offset
         if view != self.view:
-            follow_view(self.paths, view)
+            self.directs.follow(self.view, view)
             self.view = view
             self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
             self._changed()
@@ -402,9 +406,9 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
-        step = drive(self.paths, self.view, self.stats, self.locals, self.p.timing, self.rng, now)
+        step = self.directs.drive(self.view, self.stats, self.locals, self.rng, now)
         for dst, info, nonce in step.probes:
             self._send(m.Probe(self.p.name, self.p.public_key, nonce), dst, raw(info.public_key), info.epoch)
         if step.changed:
             self._changed()
-        self._probing = step.probing
+        self._probing = self.directs.probing
