@@ -22,7 +22,7 @@ from typing import Optional
 from wg_netmanager.backends.base import PeerState
 from wg_netmanager.backends.reconcile import plan_peers
 from wg_netmanager.core.cert import CaKey, sign
-from wg_netmanager.core.model import DesiredState, Endpoint, PeerStats
+from wg_netmanager.core.model import SLOTS, DesiredState, Endpoint, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
 from wg_netmanager.core.trust import compact
 from wg_netmanager.core.wire import Identity
@@ -42,7 +42,7 @@ class Nat:
     allowed: set[tuple[int, str, int]] = field(default_factory=set)  # (public port, remote ip, port)
 
 
-@dataclass
+@dataclass(**SLOTS)
 class WgPeer:
     endpoint: Optional[Endpoint] = None
     allowed: tuple[IPv4Network, ...] = ()

@@ -7,9 +7,14 @@ WireGuard interface and the routes to it and reports `PeerStats` back.
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Optional
+from typing import Any, Optional
+
+# A node holds one PeerSpec, PeerStats and DirectPath per peer (a simulation, N per node):
+# __slots__ where the language has them for dataclasses (3.10), plain classes before.
+SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 
 class PathKind(str, enum.Enum):
@@ -22,7 +27,7 @@ class PathKind(str, enum.Enum):
     NONE = "none"  # not reachable (yet)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Endpoint:
     host: str  # an IPv4 address (the core only deals with resolved addresses)
     port: int
@@ -31,7 +36,7 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class PeerSpec:
     """What one WireGuard peer should look like."""
 
@@ -55,7 +60,7 @@ class DesiredState:
     forwarding: bool = False  # this node relays for others (a gateway)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class PeerStats:
     """What the backend reads back for one peer."""
 

@@ -39,7 +39,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Optional
 
 from .messages import NodeInfo
-from .model import Endpoint, PathKind, PeerStats
+from .model import SLOTS, Endpoint, PathKind, PeerStats
 
 
 class State(enum.Enum):
@@ -86,7 +86,7 @@ class Timing:
     settle: float = 1.0  # wait after a peer appears before the first attempt
 
 
-@dataclass
+@dataclass(**SLOTS)
 class DirectPath:
     peer: NodeInfo
     timing: Timing
