@@ -49,7 +49,7 @@ else:  # a member forging another node's key: mac1 right, beta's run right, the 
     for _ in range(64):
         d = bytearray(codec.seal(4, os.urandom(120), beta_key, epoch))
         d[6:38] = other
-        d[-16:] = wire._blake(bytes(d[:-16]), codec.mac1_key(beta_key), 16)
+        d[-16:] = wire.blake(bytes(d[:-16]), codec.mac1_key(beta_key), 16)
         batch.append(bytes(d))
 sent, end = 0, time.monotonic() + seconds
 while time.monotonic() < end:

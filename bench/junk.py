@@ -54,7 +54,7 @@ def main() -> None:
     hub.datagram(NOW, real, SRC)  # accepted once; every copy after is a replay
     forged = bytearray(member.codec.seal(*probe, *to_hub))
     forged[6:38] = other.identity.public
-    forged[-16:] = wire._blake(bytes(forged[:-16]), member.codec.mac1_key(to_hub[0]), 16)
+    forged[-16:] = wire.blake(bytes(forged[:-16]), member.codec.mac1_key(to_hub[0]), 16)
     fresh = [Codec(SHARED, Identity(os.urandom(32)), 9) for _ in range(512)]
     rows: list[tuple[str, Callable[[int], bytes]]] = [
         ("junk without the shared key", lambda n: junk[n % 64]),

@@ -127,7 +127,7 @@ s.sendto(b"WGNM\\x02\\x01" + bytes(10), BETA)  # truncated
 s.sendto(b"WGNM\\x02\\x01" + os.urandom(120), BETA)  # unauthenticated: no shared key
 forged = bytearray(hello("charlie", "10.1.1.3", {charlie_key!r}))
 forged[6:38] = base64.b64decode({charlie_key!r})  # speak as charlie: mac1 is easy, the rest is not
-forged[-16:] = wire._blake(bytes(forged[:-16]), codec.mac1_key(beta), 16)
+forged[-16:] = wire.blake(bytes(forged[:-16]), codec.mac1_key(beta), 16)
 s.sendto(bytes(forged), BETA)
 real = hello("mallory", "8.8.8.8", mine)  # refused, and then only replayed
 s.sendto(real, BETA)

@@ -53,7 +53,7 @@ def test_a_member_cannot_speak_as_another_node() -> None:
     b, mallory = codec(B, 22), codec(C, 33)
     forged = bytearray(mallory.seal(3, b"I am A", B.public, 22))
     forged[6:38] = A.public
-    forged[-16:] = wire._blake(bytes(forged[:-16]), mallory.mac1_key(B.public), 16)  # mac1 is easy
+    forged[-16:] = wire.blake(bytes(forged[:-16]), mallory.mac1_key(B.public), 16)  # mac1 is easy
     assert reason(b, bytes(forged)) == "forged"
 
 
@@ -115,7 +115,7 @@ def test_low_order_public_key_is_refused() -> None:
     b = codec(B, 22)
     bad = bytearray(codec(A, 11).seal(1, b"", B.public, 22))
     bad[6:38] = bytes(32)  # the all-zero point gives no shared secret
-    bad[-16:] = wire._blake(bytes(bad[:-16]), b.mac1_key(B.public), 16)
+    bad[-16:] = wire.blake(bytes(bad[:-16]), b.mac1_key(B.public), 16)
     assert reason(b, bytes(bad)) == "forged"
 
 

@@ -21,128 +21,75 @@ Rules:
    both (its mac1 uses the shared key alone). It is padded to KEYREQ_SIZE so the sealed answer
    is never larger than the question.
 
-Datagram layout (integers big-endian)::
-
-    magic    4  b"WGNM"
-    version  1  WIRE_VERSION
-    kind     1  KIND_SEALED or KIND_KEYREQ
-    sender  32  the sender's public key
-    s_epoch  8  the sender's epoch
-    r_epoch  8  the receiver's epoch as the sender knows it (0 in a KEYREQ)
-    counter  8  the sender's, strictly increasing
-    payload  n  sealed: ChaCha20-Poly1305(key, nonce=counter, aad=header)(type 1 | body)
-                KEYREQ: nonce 8 | cookie 16 (zeros: none) | zero padding
-    mac1    16  BLAKE2s(everything before, key=mac1 key of the receiver)
+The datagram layout, the limits and the small pieces are in frame.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import struct
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-MAGIC = b"WGNM"
-WIRE_VERSION = 2
-_PREFIX = MAGIC + bytes((WIRE_VERSION,))
-KIND_SEALED = 1
-KIND_KEYREQ = 2
-HEADER = struct.Struct("!4sBB32sQQQ")
-TAG_SIZE = 16
-MAC_SIZE = 16
-MAX_DATAGRAM = 1400  # stays below the path MTU of a typical underlay, inside or outside a tunnel
-OVERHEAD = HEADER.size + 1 + TAG_SIZE + MAC_SIZE
-MAX_BODY = MAX_DATAGRAM - OVERHEAD
-KEYREQ_SIZE = 400  # bytes: no answer to a KEYREQ (a KEYRESP, even with a certificate) is larger
-WINDOW = 64
-MAX_PEERS = 4096  # peers whose keys and windows are remembered; the oldest forgotten first
-MAX_TOMBSTONES = 1 << 16  # forgotten peers' (epoch, highest counter): no replay after eviction
-RETIRED = 4  # a sender's previous epochs that stay refused
-MAX_ASKED = 1024  # KEYREQ senders whose shared key is kept until we answer
-MAX_AEADS = 1024  # cipher states kept (the peers we talk to most: static nodes, probes)
-MAX_KEYREQS_SEEN = 1 << 14  # recent KEYREQs remembered, so that a copy is refused
-KEYREQ_COOKIE = 16  # bytes after the nonce: the asker's cookie from our last answer
-
-DROP_REASONS = (
-    "foreign",  # not our protocol or version
-    "truncated",
-    "unauthenticated",  # mac1 wrong: no shared key, or meant for another node
-    "forged",  # mac1 right but it does not decrypt: not from the key it claims
-    "replayed",
-    "stale",  # for an earlier run of ours, or from an earlier run of the sender
-    "malformed",
-    "rejected",  # well-formed and authentic, but refused (a claim, an unknown link...)
-    "unproven",  # from an address not proven yet: answered with no more than it sent
-    "limited",  # over a rate limit
+from .frame import (
+    DROP_REASONS,
+    HEADER,
+    KEYREQ_COOKIE,
+    KEYREQ_SIZE,
+    KEYREQ_TYPE,
+    KIND_KEYREQ,
+    KIND_SEALED,
+    MAC_SIZE,
+    MAGIC,
+    MAX_AEADS,
+    MAX_ASKED,
+    MAX_BODY,
+    MAX_DATAGRAM,
+    MAX_KEYREQS_SEEN,
+    MAX_PEERS,
+    MAX_TOMBSTONES,
+    OVERHEAD,
+    PREFIX,
+    RETIRED,
+    TAG_SIZE,
+    WINDOW,
+    WIRE_VERSION,
+    Drop,
+    Identity,
+    Opened,
+    PairState,
+    blake,
+    hasher,
+    keyreq_mac,
+    window_accept,
 )
 
-
-class Drop(Exception):
-    """A datagram was rejected; `reason` is one of `DROP_REASONS`."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Identity:
-    """A node's X25519 key pair (its WireGuard keys); repr never shows the private key."""
-
-    __slots__ = ("_private", "public")
-
-    def __init__(self, private: bytes) -> None:
-        self._private = X25519PrivateKey.from_private_bytes(private)
-        self.public = self._private.public_key().public_bytes_raw()
-
-    def exchange(self, peer: bytes) -> bytes:
-        """Static-static DH; ValueError for a key that gives no secret (low order)."""
-        return self._private.exchange(X25519PublicKey.from_public_bytes(peer))
-
-    def __repr__(self) -> str:
-        return f"Identity(public={self.public.hex()[:16]}..., private=<redacted>)"
-
-
-@dataclass(frozen=True)
-class Opened:
-    sender: bytes  # public key, proven (for a KEYREQ: only claimed)
-    epoch: int  # the sender's
-    msg_type: int  # KEYREQ_TYPE for a KEYREQ
-    body: bytes
-
-
-KEYREQ_TYPE = 0  # Opened.msg_type of a KEYREQ (body: nonce 8, cookie 16); never sealed
-
-
-@dataclass
-class _Peer:
-    dh: bytes  # the static Diffie-Hellman of the two nodes' keys
-    pairs: dict[bytes, bytes] = field(default_factory=dict)  # per shared key: HKDF(shared, dh)
-    speak: Optional[bytes] = None  # the newest shared key it has used to us (None: try in turn)
-    tries: int = 0  # datagrams sealed for it while `speak` is None
-    epoch: int = 0  # its current epoch (0: none yet)
-    window_top: int = 0
-    window_bits: int = 0
-    retired: list[int] = field(default_factory=list)
-
-    def pair(self, shared: bytes, low: bytes, high: bytes) -> bytes:
-        key = self.pairs.get(shared)
-        if key is None:
-            info = b"wg_netmanager pair v2" + low + high
-            key = self.pairs[shared] = HKDF(hashes.SHA256(), 32, salt=shared, info=info).derive(self.dh)
-        return key
-
-
-def _blake(data: bytes, key: bytes, size: int = 32) -> bytes:
-    return hashlib.blake2s(data, key=key, digest_size=size).digest()
+# What the rest of the agent imports from here (frame.py's names among them).
+__all__ = [
+    "DROP_REASONS",
+    "HEADER",
+    "KEYREQ_SIZE",
+    "KEYREQ_TYPE",
+    "KIND_KEYREQ",
+    "KIND_SEALED",
+    "MAGIC",
+    "MAX_BODY",
+    "MAX_DATAGRAM",
+    "OVERHEAD",
+    "TAG_SIZE",
+    "WINDOW",
+    "WIRE_VERSION",
+    "Codec",
+    "Drop",
+    "Identity",
+    "Opened",
+    "blake",
+]
 
 
 class Codec:
@@ -157,7 +104,7 @@ class Codec:
         self.epoch = epoch
         self._counter = 0
         self._mac_to: OrderedDict[tuple[bytes, bytes], bytes] = OrderedDict()
-        self._peers: OrderedDict[bytes, _Peer] = OrderedDict()
+        self._peers: OrderedDict[bytes, PairState] = OrderedDict()
         self._tombstones: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._asked: OrderedDict[bytes, bytes] = OrderedDict()  # KEYREQ senders: their key
         # Cipher states by (peer, we send?, shared key, the receiver's epoch), the most recently
@@ -175,8 +122,8 @@ class Codec:
         self._shared = shared_key
         # Per key, keyed BLAKE2s states for our mac1 and for KEYREQs' (copied per datagram,
         # which spares the key block): one hash per key and junk datagram.
-        self._mac_own = [(k, _hasher(self.mac1_key(self.identity.public, k))) for k in keys]
-        self._mac_keyreq = [(k, _hasher(_keyreq_mac(k))) for k in keys]
+        self._mac_own = [(k, hasher(self.mac1_key(self.identity.public, k))) for k in keys]
+        self._mac_keyreq = [(k, hasher(keyreq_mac(k))) for k in keys]
         self._mac_to.clear()
         for peer in self._peers.values():  # start over: the newest key both have will win
             peer.speak, peer.tries = None, 0
@@ -196,11 +143,11 @@ class Codec:
         return f"Codec(public={self.identity.public.hex()[:16]}..., epoch={self.epoch:016x}, key=<redacted>)"
 
     def mac1_key(self, receiver: bytes, shared: Optional[bytes] = None) -> bytes:
-        return _blake(b"wg_netmanager mac1" + receiver, shared or self._shared)
+        return blake(b"wg_netmanager mac1" + receiver, shared or self._shared)
 
     # --- keys ---------------------------------------------------------------------------------
 
-    def _peer(self, key: bytes) -> _Peer:
+    def _peer(self, key: bytes) -> PairState:
         peer = self._peers.get(key)
         if peer is not None:
             self._peers.move_to_end(key)
@@ -209,7 +156,7 @@ class Codec:
             dh = self.identity.exchange(key)
         except ValueError:
             raise Drop("forged") from None
-        peer = self._peers[key] = _Peer(dh)
+        peer = self._peers[key] = PairState(dh)
         stone = self._tombstones.pop(key, None)
         if stone is not None:  # forgotten under load: refuse what it had already sent
             peer.epoch, peer.window_top, peer.window_bits = stone[0], stone[1], (1 << WINDOW) - 1
@@ -222,7 +169,7 @@ class Codec:
         return peer
 
     def _aead(
-        self, peer: _Peer, shared: bytes, sender: bytes, receiver: bytes, s_epoch: int, r_epoch: int
+        self, peer: PairState, shared: bytes, sender: bytes, receiver: bytes, s_epoch: int, r_epoch: int
     ) -> ChaCha20Poly1305:
         low, high = sorted((sender, receiver))
         info = (
@@ -249,7 +196,7 @@ class Codec:
                 self._mac_to.popitem(last=False)
         return key
 
-    def _speak(self, peer: _Peer) -> bytes:
+    def _speak(self, peer: PairState) -> bytes:
         """The shared key to seal with for this peer: the newest it has used, else in turn."""
         if peer.speak is not None:
             return peer.speak
@@ -276,7 +223,7 @@ class Codec:
             MAGIC, WIRE_VERSION, KIND_SEALED, self.identity.public, self.epoch, receiver_epoch, self._counter
         )
         sealed = header + aead.encrypt(self._counter.to_bytes(12, "big"), bytes((msg_type,)) + body, header)
-        return sealed + _blake(sealed, self._mac_for(receiver, shared), MAC_SIZE)
+        return sealed + blake(sealed, self._mac_for(receiver, shared), MAC_SIZE)
 
     def keyreq(self, nonce: int, attempt: int = 0, cookie: bytes = b"") -> bytes:
         """Ask the node at some address for its public key and epoch; while rotating, under
@@ -289,7 +236,7 @@ class Codec:
         )
         head = nonce.to_bytes(8, "big") + cookie[:KEYREQ_COOKIE].ljust(KEYREQ_COOKIE, b"\0")
         body = head.ljust(KEYREQ_SIZE - HEADER.size - MAC_SIZE, b"\0")
-        return header + body + _blake(header + body, _keyreq_mac(shared), MAC_SIZE)
+        return header + body + blake(header + body, keyreq_mac(shared), MAC_SIZE)
 
     # --- receiving ----------------------------------------------------------------------------
 
@@ -301,7 +248,7 @@ class Codec:
         The shared key that authenticates `data`, or why it is dropped (a reason, not an
         exception: junk at line rate must cost as little as possible)."""
         n = len(data)
-        if n < 6 or data[:5] != _PREFIX:
+        if n < 6 or data[:5] != PREFIX:
             return "foreign"
         if n > MAX_DATAGRAM:
             return "malformed"
@@ -317,8 +264,8 @@ class Codec:
         else:
             return "foreign"
         body, mac = data[:-MAC_SIZE], data[-MAC_SIZE:]
-        for shared, hasher in macs:
-            h = hasher.copy()
+        for shared, mac_hash in macs:
+            h = mac_hash.copy()
             h.update(body)
             if hmac.compare_digest(h.digest(), mac):
                 return shared
@@ -362,7 +309,7 @@ class Codec:
             peer.epoch, peer.window_top, peer.window_bits = s_epoch, 0, 0
             peer.speak, peer.tries = None, 0
         self._keep(slot, aead)  # only once it decrypted: a forger cannot fill the cache
-        if not _window(peer, counter):
+        if not window_accept(peer, counter):
             raise Drop("replayed")
         if peer.speak is None or self._keys.index(shared) < self._keys.index(peer.speak):
             peer.speak = shared
@@ -387,25 +334,3 @@ class Codec:
         if len(self._asked) > MAX_ASKED:
             self._asked.popitem(last=False)
         return Opened(sender, s_epoch, KEYREQ_TYPE, data[HEADER.size : HEADER.size + 8 + KEYREQ_COOKIE])
-
-
-def _keyreq_mac(shared: bytes) -> bytes:
-    return _blake(b"wg_netmanager mac1 keyreq", shared)
-
-
-def _hasher(mac_key: bytes) -> Any:
-    return hashlib.blake2s(key=mac_key, digest_size=MAC_SIZE)
-
-
-def _window(peer: _Peer, counter: int) -> bool:
-    """WireGuard's sliding window: accept each counter once, within WINDOW of the highest."""
-    if counter > peer.window_top:
-        shift = counter - peer.window_top
-        peer.window_bits = ((peer.window_bits << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
-        peer.window_top = counter
-        return True
-    offset = peer.window_top - counter
-    if offset >= WINDOW or peer.window_bits >> offset & 1:
-        return False
-    peer.window_bits |= 1 << offset
-    return True
