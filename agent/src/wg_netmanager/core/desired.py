@@ -8,14 +8,16 @@ through the first live static node whose table lists it (a gateway); else not at
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Optional
 
 from .links import StaticLinks
 from .messages import NodeInfo
 from .model import DesiredState, PathKind, PeerSpec, PeerStats
+from .params import Params
 from .paths import DirectPath
+from .wire import Codec
 
 Route = tuple[PathKind, Optional[str]]  # path kind, and the gateway's public key (or None)
 
@@ -131,3 +133,26 @@ def peer_status(
             }
         )
     return peers
+
+
+def status_document(
+    params: Params,
+    mode: str,
+    codec: Codec,
+    drops: Mapping[str, int],
+    peers: list[dict[str, Any]],
+    name_of: Callable[[bytes], str],
+) -> dict[str, Any]:
+    """`wg_netmanager status --json`: this node, its peers (`peer_status`), its drops."""
+    return {
+        "name": params.name,
+        "wgIp": str(params.wg_ip),
+        "publicKey": params.public_key,
+        "static": params.is_static,
+        "mode": mode,
+        "rotating": codec.rotating,
+        "onPreviousKey": sorted(name_of(k) for k in codec.on_previous()),
+        "converged": bool(peers) and all(peer["path"] != "none" for peer in peers),
+        "drops": dict(drops),
+        "peers": peers,
+    }

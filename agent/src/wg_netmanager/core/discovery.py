@@ -58,6 +58,20 @@ class Paths:
         """Something the path to `key` depends on changed: its counters, its peer, a PROBE_ACK."""
         self._touched.add(key)
 
+    def counters(self, old: Mapping[str, PeerStats], new: Mapping[str, PeerStats]) -> None:
+        """WireGuard's counters went from `old` to `new`: a handshake or traffic may prove
+        or kill a path."""
+        for key, st in new.items():
+            if old.get(key) != st:
+                self._touched.add(key)
+        self._touched.update(old.keys() - new.keys())
+
+    def restart_all(self) -> None:
+        """We moved: every path starts over (paths.py rule 5)."""
+        for path in self.by_key.values():
+            path.restart()
+        self._everything = True
+
     def touch_all(self) -> None:
         """Our local addresses changed: every path depends on them."""
         self._everything = True

@@ -123,8 +123,7 @@ class Node:
         addrs = sorted(a for a in addrs if a.ip not in self.p.subnet)
         if addrs != self.locals:
             if self.locals:  # we moved: our direct paths are probably gone
-                for path in self.paths.values():
-                    path.restart()
+                self.directs.restart_all()
             self.directs.touch_all()
             self.locals = addrs
             self._changed(view=True)
@@ -176,12 +175,7 @@ class Node:
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
             self._stats_new = True  # a handshake or traffic may prove or kill a path
-            old = self.stats
-            for key, st in stats.items():
-                if old.get(key) != st:
-                    self.directs.touch(key)
-            for key in old.keys() - stats.keys():
-                self.directs.touch(key)
+            self.directs.counters(self.stats, stats)
         self.stats = stats
         if self.hub:
             for key, st in stats.items():
@@ -297,19 +291,14 @@ class Node:
         )
 
     def status(self, now: float) -> dict[str, Any]:
-        peers = d.peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats)
-        return {
-            "name": self.p.name,
-            "wgIp": str(self.p.wg_ip),
-            "publicKey": self.p.public_key,
-            "static": self.p.is_static,
-            "mode": self.trust.mode,
-            "rotating": self.codec.rotating,
-            "onPreviousKey": sorted(self._name_of(k) for k in self.codec.on_previous()),
-            "converged": bool(peers) and all(p["path"] != "none" for p in peers),
-            "drops": dict(self.drops),
-            "peers": peers,
-        }
+        return d.status_document(
+            self.p,
+            self.trust.mode,
+            self.codec,
+            self.drops,
+            d.peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats),
+            self._name_of,
+        )
 
     # --- internals --------------------------------------------------------------------------
 
@@ -318,19 +307,7 @@ class Node:
         return info.name if info else b64(key)
 
     def _me(self) -> NodeInfo:
-        own = self.p.own_static
-        endpoint = Endpoint(own.address, own.wg_port) if own and own.address else None
-        return NodeInfo(
-            self.p.name,
-            self.p.wg_ip,
-            self.p.public_key,
-            self.p.wg_port,
-            self.p.admin_port,
-            tuple(self.locals[: m.MAX_LOCALS]),
-            self.p.is_static,
-            endpoint,
-            cert=self.cert,
-        )
+        return self.p.node_info(self.locals, self.cert)
 
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
@@ -373,10 +350,6 @@ class Node:
             return
         members = [mm.info for mm in self.hub.members.values()] if self.hub else []
         self.trust.soonest = math.inf
-
-        def believed(info: NodeInfo) -> bool:
-            return self.vouch(info, now) is None
-
         view = merge_view(
             self._me(),
             self.p.subnet,
@@ -384,7 +357,7 @@ class Node:
             self.static_links,
             now,
             self.p.hub_timeout,
-            believed,
+            lambda info: self.vouch(info, now) is None,
             relays=not self.p.is_static,
         )
         if self.hub is not None:  # what other static nodes say, for our members

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
+from . import messages as m
 from .links import StaticNode
+from .model import Endpoint
 from .paths import Timing
 
 
@@ -42,6 +45,22 @@ class Params:
     def own_static(self) -> Optional[StaticNode]:
         """Our entry among the static nodes (config checked that its name, if any, is ours)."""
         return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
+
+    def node_info(self, locals_: Sequence[IPv4Interface], cert: bytes) -> m.NodeInfo:
+        """What we tell the mesh about ourselves, with our local addresses now."""
+        own = self.own_static
+        endpoint = Endpoint(own.address, own.wg_port) if own and own.address else None
+        return m.NodeInfo(
+            self.name,
+            self.wg_ip,
+            self.public_key,
+            self.wg_port,
+            self.admin_port,
+            tuple(locals_[: m.MAX_LOCALS]),
+            self.is_static,
+            endpoint,
+            cert=cert,
+        )
 
 
 def b64(key: bytes) -> str:
