@@ -84,6 +84,8 @@ class SimNet:
         self.shared = bytes(self.rng.getrandbits(8) for _ in range(32))
         self.admin_packets = 0
         self.admin_bytes = 0
+        self.admin_sent: dict[str, int] = {}  # control datagrams sent, per host
+        self.muted: set[str] = set()  # hosts whose control datagrams are lost (WireGuard's are not)
         self.verify_desired = False  # check Node.desired()'s cache against a fresh computation
         # Tick a node only when its next_deadline() says so (as the daemon does), to check
         # that the deadline misses nothing; `ticks` counts the ticks made.
@@ -186,6 +188,10 @@ class SimNet:
     def send(self, host: Host, sport: int, dst: Endpoint, data: bytes) -> None:
         if not host.alive:
             return
+        if sport == ADMIN_PORT:
+            self.admin_sent[host.name] = self.admin_sent.get(host.name, 0) + 1
+            if host.name in self.muted:
+                return
         src = self._translate_out(host, sport, dst)
         if src is None:
             return

@@ -239,8 +239,8 @@ def test_desired_never_shares_an_address_between_peers(symmetric: bool) -> None:
 
 
 def test_static_nodes_by_dns_name_are_looked_up_often_while_they_do_not_answer() -> None:
-    """Dynamic DNS: every 30 s while the static node answers, every 2 s once it has not for
-    2 s (it may have moved); a new address is greeted at once; a failed look-up keeps the
+    """Dynamic DNS: every 30 s while the static node answers, every 2 s once a HELLO has gone
+    unanswered for 2 s (it may have moved); a new address is greeted at once; a failed look-up keeps the
     last address."""
     dyn = StaticNode("dyn", IPv4Address("10.1.1.9"), None, 50000, 50001)  # by DNS name
     params = Params("alice", IPv4Address("10.1.1.1"), SUBNET, key(1), 50000, 50001, (BETA, dyn))
@@ -258,11 +258,14 @@ def test_static_nodes_by_dns_name_are_looked_up_often_while_they_do_not_answer()
     alice.set_static_address("dyn", "198.51.100.19", NOW + 2.6)  # it moved: HELLO there now
     alice.tick(NOW + 2.6)
     assert Endpoint("198.51.100.19", 50001) in [dst for _, dst in alice.take_outgoing()]
-    # once it answers, only every 30 s
-    alice.links["dyn"].last_ack = NOW + 3.0
-    assert alice.resolve_due(NOW + 4.9) == []  # answering: not before 30 s
-    assert alice.resolve_due(NOW + 5.1) == ["dyn"]  # silent for 2 s
-    alice.links["dyn"].last_ack = NOW + 32.0
+    # once it answers, only every 30 s; once a HELLO is unanswered for 2 s, every 2 s again
+    link = alice.links["dyn"]
+    link.last_ack, link.hello_out = NOW + 3.0, None
+    assert alice.resolve_due(NOW + 5.1) == []  # answering: not before 30 s
+    link.hello_out = NOW + 5.0
+    assert alice.resolve_due(NOW + 6.9) == []
+    assert alice.resolve_due(NOW + 7.0) == ["dyn"]  # a HELLO unanswered for 2 s
+    link.last_ack, link.hello_out = NOW + 32.0, None
     assert alice.resolve_due(NOW + 32.5) == []
     assert alice.resolve_due(NOW + 33.0) == ["dyn"]  # 30 s since the last
     assert b.resolve_due(NOW) == []

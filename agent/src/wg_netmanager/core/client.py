@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from . import messages as m
-from .links import RESOLVE_QUIET, HubLink, StaticLinks
+from .links import HubLink, StaticLinks
 from .messages import NodeInfo
 from .model import Endpoint
 from .wire import Codec, Drop, Opened
@@ -79,14 +79,25 @@ class Client:
             admin = link.admin()
             if admin is None:
                 continue
-            if link.key is None or not link.epoch or not link.alive(now, RESOLVE_QUIET):
+            if link.key is None or not link.epoch or link.quiet(now):
                 # Its key or run is unknown, or it went quiet (restarted?): ask.
                 link.nonce = self.rng.getrandbits(64) | 1
                 self._send_raw(self.codec.keyreq(link.nonce, link.asked, link.cookie), admin)
                 link.asked += 1
-            self.hello(link, me)
+            self.hello(link, me, now)
 
-    def hello(self, link: HubLink, me: NodeInfo) -> None:
+    def settled(self, now: float, me: NodeInfo) -> bool:
+        """Every static node we talk to answered, holds what we would say and serves us
+        nothing we lack: the next HELLO can wait for the idle heartbeat."""
+        digest = m.digest(me)
+        return all(link.settled(digest, now, self.hub_timeout) for link in self.contacted(now))
+
+    def in_step(self, now: float, me: NodeInfo) -> bool:
+        """`settled` but for HELLOs still on their way (an answer came from one only)."""
+        digest = m.digest(me)
+        return all(link.in_step(digest) for link in self.contacted(now))
+
+    def hello(self, link: HubLink, me: NodeInfo, now: Optional[float] = None) -> None:
         admin = link.admin()
         if admin is not None and link.key is not None and link.epoch:
             digest = m.digest(me)
@@ -94,6 +105,8 @@ class Client:
             # shorter than the COOKIE it may need to send back would get no answer).
             node = None if link.acked == digest and link.cookie else me
             self._send(m.Hello(node, link.version, link.cookie, digest), admin, link.key, link.epoch)
+            if now is not None and link.hello_out is None:
+                link.hello_out = now  # answered: HubLink.ack
 
     def leave(self, name: str, public_key: str) -> None:
         for link in self.links.by_name.values():
@@ -113,7 +126,7 @@ class Client:
                 info = link.table.get(_b64(opened.sender), link.info)
                 if msg.digest != m.digest(me):  # it does not hold us (any more): all, now
                     link.acked = b""
-                    self.hello(link, me)
+                    self.hello(link, me, now)
                     return False
             else:
                 link, info = links.claimed_by(msg.node), msg.node
@@ -130,6 +143,7 @@ class Client:
                 self._rejected(now, info, src, why)
                 raise Drop("rejected")
             link.acked = msg.digest  # our next HELLO leaves out what it holds
+            link.served = msg.table_version
             before = (link.info, link.epoch, link.version)
             link.ack(info, opened.epoch, now, self.hub_timeout)
             return (link.info, link.epoch, link.version) != before
@@ -144,14 +158,14 @@ class Client:
                 opened.sender, opened.epoch, msg.cookie, now, self.hub_timeout
             ):
                 raise Drop("rejected")
-            self.hello(link, me)  # at once, not at the next heartbeat
+            self.hello(link, me, now)  # at once, not at the next heartbeat
             return False
         if isinstance(msg, m.Cookie):
             link = links.with_key(opened.sender)
             if link is None:
                 raise Drop("rejected")
             link.cookie = msg.cookie
-            self.hello(link, me)
+            self.hello(link, me, now)
             return False
         raise Drop("rejected")  # not an answer of a static node
 

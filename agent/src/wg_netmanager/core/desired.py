@@ -93,9 +93,12 @@ def desired_state(
                 endpoint = info.endpoint
             else:
                 endpoint, keep = link.wg_endpoint(info), link.keepalive(now, keepalive)
+                generation = link.generation
         elif key in paths:
             path = paths[key]
             endpoint, keep, generation = path.wg_endpoint(), path.wg_keepalive(), path.generation
+        elif forwarding and route[key] == (PathKind.STATIC, None):
+            keep = keepalive  # a static node's member: its liveness, and its NAT mapping
         nets = allowed[key]
         if len(nets) > 1:
             nets.sort(key=_net_order)

@@ -1,11 +1,13 @@
 """The part of a static (public) node that serves the node table to everyone else.
 
-Every node sends a HELLO to every static node once per heartbeat. A static node keeps the
+Every node sends a HELLO to its home static nodes once per heartbeat. A static node keeps the
 senders as members, replaces the endpoint they claim with the one its own WireGuard observed
 (what NAT traversal needs), and answers with its table version. Changes are published in
 batches (`commit`, at most every PUSH_INTERVAL): each member gets what changed since the
 version it holds (usually one datagram), or the whole table, in datagram-sized chunks, when
-it holds none or one too old. Members that stop sending expire after `member_timeout` seconds.
+it holds none or one too old. A member expires when neither its HELLOs nor its WireGuard
+(keepalives, counted by our WireGuard) were heard for `member_timeout` seconds, or its
+HELLOs stopped for `hello_timeout`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import functools
 import logging
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
 from .messages import NodeInfo, TableChunk, chunk_table, encode
-from .model import Endpoint
+from .model import Endpoint, PeerStats
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,13 @@ class Member:
     table_version: int = 0  # the version of our table it holds, as far as we know
     claim: Optional[NodeInfo] = None  # its NodeInfo as its last whole HELLO said (and its run)
     digest: bytes = b""  # of that NodeInfo as it sent it (messages.digest)
+    last_rx: float = -1e9  # when our WireGuard last received from it (authenticated)
+    rx_bytes: Optional[int] = None  # our WireGuard peer's receive counter, as last read
+
+    def expires(self, member_timeout: float, hello_timeout: float) -> float:
+        """Neither heard nor a HELLO for `member_timeout`, or no HELLO for `hello_timeout`
+        (its WireGuard runs, its agent says nothing)."""
+        return min(max(self.last_seen, self.last_rx) + member_timeout, self.last_seen + hello_timeout)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -52,6 +62,7 @@ class Hub:
         subnet: IPv4Network,
         statics: dict[IPv4Address, Optional[str]],
         member_timeout: float,
+        hello_timeout: float = math.inf,
     ) -> None:
         self._me = me
         self.subnet = subnet
@@ -59,6 +70,7 @@ class Hub:
         self.statics = statics
         self._static_names = {name: ip for ip, name in statics.items() if name is not None}
         self.member_timeout = member_timeout
+        self.hello_timeout = hello_timeout
         self.members: dict[str, Member] = {}  # by public key
         # Other static nodes' members (and those static nodes), passed on to ours: every table
         # lists the whole mesh, so a node needs to talk to only a few static nodes.
@@ -175,8 +187,18 @@ class Hub:
         m.info = replace(m.info, endpoint=endpoint)
         self._changed()
 
+    def counters(self, stats: Mapping[str, PeerStats], now: float) -> None:
+        """WireGuard's counters as read: a member whose peer received is alive."""
+        for key, st in stats.items():
+            m = self.members.get(key)
+            if m is not None:
+                if m.rx_bytes is not None and st.rx_bytes != m.rx_bytes:
+                    m.last_rx = now
+                m.rx_bytes = st.rx_bytes
+
     def expire(self, now: float) -> list[NodeInfo]:
-        gone = [k for k, m in self.members.items() if now - m.last_seen > self.member_timeout]
+        timeouts = (self.member_timeout, self.hello_timeout)
+        gone = [k for k, m in self.members.items() if now > m.expires(*timeouts)]
         infos = []
         for k in gone:
             m = self.members.pop(k)
@@ -190,9 +212,8 @@ class Hub:
 
     def next_expiry(self) -> float:
         """When the next member times out if it says nothing (inf: no members)."""
-        return (
-            min((m.last_seen for m in self.members.values()), default=math.inf) + self.member_timeout + 1e-6
-        )
+        timeouts = (self.member_timeout, self.hello_timeout)
+        return min((m.expires(*timeouts) for m in self.members.values()), default=math.inf) + 1e-6
 
     def set_relayed(self, entries: dict[str, NodeInfo]) -> None:
         if entries != self.relayed:

@@ -11,19 +11,21 @@ its view only then.
 
 from __future__ import annotations
 
+import base64
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Optional
 
 from . import messages as m
 from .messages import NodeInfo
-from .model import Endpoint
+from .model import Endpoint, PeerStats
 
 HANDSHAKE_SETTLE = 0.3  # seconds the static node gets to configure its WireGuard for us
 RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
 RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)
-RESOLVE_QUIET = 2.0  # seconds without an answer (two HELLOs) after which it may have moved
+RESOLVE_QUIET = 2.0  # seconds a HELLO stays unanswered before the node may have moved
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ class HubLink:
     asked_since: Optional[float] = None  # since when we talk to it (None: not one of ours)
     info: Optional[NodeInfo] = None
     last_ack: float = -1e9
+    last_rx: float = -1e9  # when its WireGuard peer last received something (authenticated)
+    rx_bytes: Optional[int] = None  # that peer's counter as last read (None: not read yet)
+    hello_out: Optional[float] = None  # when the oldest HELLO not answered yet went out
+    served: int = 0  # the version of its table its last answer named
+    # Bumped when we move: its WireGuard peer is made again, whose first handshake (sent at
+    # once) tells its WireGuard where we are now, instead of the next keepalive.
+    generation: int = 0
     first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
@@ -66,7 +75,31 @@ class HubLink:
     shape: tuple[bool, int] = (False, 0)  # (alive, keepalive) at the last `StaticLinks.tick`
 
     def alive(self, now: float, timeout: float) -> bool:
-        return now - self.last_ack <= timeout
+        """Heard within `timeout`: an answer, or anything its WireGuard sent us."""
+        return now - max(self.last_ack, self.last_rx) <= timeout
+
+    def quiet(self, now: float) -> bool:
+        """It never answered, or a HELLO has gone unanswered for RESOLVE_QUIET: it may have
+        restarted (ask for its run again) or moved (look its name up again)."""
+        if self.last_ack < 0:
+            return True
+        return self.hello_out is not None and now - self.hello_out >= RESOLVE_QUIET
+
+    def in_step(self, digest: bytes) -> bool:
+        """Nothing to tell it or to learn from it: we know its run, it holds our NodeInfo as
+        `digest` names it, and we hold the table version it serves."""
+        known = self.key is not None and bool(self.epoch)
+        return known and self.acked == digest and self.version >= self.served
+
+    def settled(self, digest: bytes, now: float, timeout: float) -> bool:
+        """In step, alive, and our HELLOs answered."""
+        return self.hello_out is None and self.in_step(digest) and self.alive(now, timeout)
+
+    def heard(self, rx_bytes: int, now: float) -> None:
+        """Its WireGuard peer's receive counter as read now."""
+        if self.rx_bytes is not None and rx_bytes != self.rx_bytes:
+            self.last_rx = now
+        self.rx_bytes = rx_bytes
 
     def keepalive(self, now: float, keepalive: int) -> int:
         """Keepalive toward the static node; it starts the handshake, so hold it back until
@@ -107,7 +140,7 @@ class HubLink:
             self._restarted()
         if self.first_ack is None or not self.alive(now, hub_timeout):
             self.first_ack = now
-        self.info, self.epoch, self.last_ack = info, epoch, now
+        self.info, self.epoch, self.last_ack, self.hello_out = info, epoch, now, None
 
     def chunk(self, msg: m.TableChunk) -> bool:
         """One chunk of a table or delta; True when it completed one and the table changed."""
@@ -178,15 +211,28 @@ class StaticLinks:
             if (link.alive(now, hub_timeout), link.keepalive(now, keepalive)) != link.shape:
                 return -math.inf  # changed since the last tick: due now
             if link.alive(now, hub_timeout):
-                times.append(link.last_ack + hub_timeout + 1e-6)
+                times.append(max(link.last_ack, link.last_rx) + hub_timeout + 1e-6)
                 if link.first_ack is not None and link.keepalive(now, keepalive) == 0:
                     times.append(link.first_ack + HANDSHAKE_SETTLE)
             if link.cfg.address is None:  # by DNS name
-                every = RESOLVE_EVERY if link.alive(now, RESOLVE_QUIET) else RESOLVE_RETRY
+                every = RESOLVE_RETRY if link.quiet(now) else RESOLVE_EVERY
                 times.append(-math.inf if link.resolved_at is None else link.resolved_at + every)
-                if link.alive(now, RESOLVE_QUIET):
-                    times.append(link.last_ack + RESOLVE_QUIET + 1e-6)
+                if link.hello_out is not None and not link.quiet(now):
+                    times.append(link.hello_out + RESOLVE_QUIET)
         return min(times)
+
+    def moved(self) -> None:
+        """Our local addresses changed (see HubLink.generation)."""
+        for link in self.by_name.values():
+            link.generation += 1
+
+    def counters(self, stats: Mapping[str, PeerStats], now: float) -> None:
+        """WireGuard's counters as read: a static node whose peer received is alive."""
+        for link in self.by_name.values():
+            if link.key is not None:
+                st = stats.get(base64.b64encode(link.key).decode())
+                if st is not None:
+                    link.heard(st.rx_bytes, now)
 
     def set_address(self, name: str, address: Optional[str], now: float) -> bool:
         """The shell's answer for a static node's DNS name. None: the look-up failed; the
@@ -204,14 +250,14 @@ class StaticLinks:
     def resolve_due(self, now: float) -> list[str]:
         """Names of the static nodes given by DNS name whose address the shell should look up
         now: every RESOLVE_EVERY seconds, and every RESOLVE_RETRY seconds once the node has
-        not answered for RESOLVE_QUIET (two HELLOs). A dynamic-DNS node that moved is then
+        left a HELLO unanswered for RESOLVE_QUIET (or never answered). A dynamic-DNS node that moved is then
         found again before `hub_timeout`, so its table, and the paths between members learnt
         from it, are never dropped."""
         due = []
         for name, link in self.by_name.items():
             if link.cfg.address is not None:
                 continue  # configured as an IP address
-            every = RESOLVE_EVERY if link.alive(now, RESOLVE_QUIET) else RESOLVE_RETRY
+            every = RESOLVE_RETRY if link.quiet(now) else RESOLVE_EVERY
             if link.resolved_at is None or now - link.resolved_at >= every:
                 due.append(name)
         return due

@@ -86,7 +86,9 @@ class Node:
         )
         statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
         self.hub = (
-            Hub(self._me(), params.subnet, statics, params.member_timeout) if params.is_static else None
+            Hub(self._me(), params.subnet, statics, params.member_timeout, params.hello_timeout)
+            if params.is_static
+            else None
         )
         self.serving = Serving(self.hub, rng, now, self._seal, self.vouch) if self.hub else None
         self.directs = Paths(params.timing)  # direct paths to the non-static peers
@@ -105,6 +107,7 @@ class Node:
         self._last_change = now
         self.out: list[tuple[bytes, Endpoint]] = []
         self.next_heartbeat = now
+        self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
         self.last_push = -1e9
 
     def _changed(self, view: bool = False) -> None:
@@ -124,6 +127,7 @@ class Node:
         if addrs != self.locals:
             if self.locals:  # we moved: our direct paths are probably gone
                 self.directs.restart_all()
+                self.static_links.moved()
             self.directs.touch_all()
             self.locals = addrs
             self._changed(view=True)
@@ -215,9 +219,20 @@ class Node:
             for info in self.hub.expire(now):
                 self.directs.drop(info.public_key)
             self.serving.push(now)
+        if self._stats_new:  # what WireGuard received says who is alive
+            self.static_links.counters(self.stats, now)
+            if self.hub:
+                self.hub.counters(self.stats, now)
+        if now >= self._answer_due:  # the HELLOs an idle heartbeat sent: all answered?
+            self._answer_due = math.inf
+            if not self.client.settled(now, self._me()):
+                self.next_heartbeat = now
         if now >= self.next_heartbeat:
-            self.next_heartbeat = now + self.p.heartbeat
-            self.client.heartbeat(now, self._me())
+            me = self._me()
+            settled = self.client.settled(now, me)  # before this HELLO, which waits for its answer
+            self.client.heartbeat(now, me)
+            self.next_heartbeat = now + (self.p.idle_heartbeat if settled else self.p.heartbeat)
+            self._answer_due = now + self.p.heartbeat if settled else math.inf
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
         self._update_view(now)
@@ -236,6 +251,7 @@ class Node:
             return now
         times = [
             self.next_heartbeat,
+            self._answer_due,
             self._cert_due,
             self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
         ]
@@ -340,8 +356,12 @@ class Node:
             if self.serving is None:
                 raise Drop("rejected")
             self.serving.leave(sender, msg)
-        elif self.client.handle(now, msg, opened, src, self._me()):
-            self._changed(view=True)
+        else:
+            me = self._me()
+            if self.client.handle(now, msg, opened, src, me):
+                self._changed(view=True)
+            if self.next_heartbeat > now + self.p.heartbeat and not self.client.in_step(now, me):
+                self.next_heartbeat = now + self.p.heartbeat  # e.g. its table moved on: catch up
 
     # --- view and paths ---------------------------------------------------------------------
 

@@ -24,10 +24,17 @@ class Params:
     wg_port: int
     admin_port: int
     statics: tuple[StaticNode, ...]
+    # Liveness comes from WireGuard: a node and its static nodes keep each other's WireGuard
+    # peers alive with `static_keepalive`, and what WireGuard received (authenticated) says
+    # the other side is there. HELLOs carry what changed: every `heartbeat` while something
+    # is unsettled (no answer yet, our NodeInfo or the table not in step), else every
+    # `idle_heartbeat` (which also keeps the NAT mapping of the control port open).
     heartbeat: float = 1.0
-    hub_timeout: float = 3.5  # a static node that has not answered this long is gone
-    member_timeout: float = 10.0  # a node that has not said HELLO this long is gone
-    static_keepalive: int = 1
+    idle_heartbeat: float = 10.0
+    hub_timeout: float = 5.5  # a static node neither heard nor answering this long is gone
+    member_timeout: float = 10.0  # a node neither heard nor saying HELLO this long is gone
+    hello_timeout: float = 25.0  # and one whose WireGuard is heard but that sends no HELLO
+    static_keepalive: int = 2
     timing: Timing = Timing()
     # Static nodes a node that is not static talks to (rendezvous hashing; 0: all). Each
     # static node's table lists the whole mesh, so a few are enough, and idle traffic does

@@ -80,8 +80,8 @@ class Timing:
     probe_timeout: float = 11.0  # > 2 x WireGuard's 5 s handshake retry: three attempts fit
     retry_min: float = 10.0
     retry_max: float = 120.0
-    dead_after: float = 6.0  # no rx for this long on an up path (keepalive is 2 s)
-    keepalive: int = 2
+    dead_after: float = 11.0  # no rx for this long on an up path (keepalive is 4 s)
+    keepalive: int = 4
     lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
     settle: float = 1.0  # wait after a peer appears before the first attempt
 
