@@ -58,7 +58,7 @@ def test_same_subnet_waits_for_lan_before_wireguard() -> None:
     path.update(NOW + T.lan_wait / 2, None)
     assert path.wg_endpoint() is None and path.wg_keepalive() == 0
     path.update(NOW + T.lan_wait, None)
-    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.keepalive
+    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.probe_keepalive
 
 
 def test_same_subnet_without_observed_endpoint_tries_first_candidate() -> None:
@@ -69,7 +69,7 @@ def test_same_subnet_without_observed_endpoint_tries_first_candidate() -> None:
 
 def test_no_same_subnet_candidate_goes_to_nat_at_once() -> None:
     path = started(peer((OTHER_ADDR,)))
-    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.keepalive
+    assert path.wg_endpoint() == OBSERVED and path.wg_keepalive() == T.probe_keepalive
 
 
 def test_probes_go_to_admin_port_of_every_candidate() -> None:
@@ -91,7 +91,7 @@ def test_probe_answer_sets_endpoint_to_peer_wg_port() -> None:
     assert path.wg_endpoint() is None
     path.probe_answered(Endpoint("192.168.1.4", 51001))
     assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000)
-    assert path.wg_keepalive() == T.keepalive
+    assert path.wg_keepalive() == T.probe_keepalive  # quick: the handshake's answerer counts it
     assert path.due_probes(NOW + 1) == []  # answered: no more PROBEs
 
 

@@ -82,6 +82,9 @@ class Timing:
     retry_max: float = 120.0
     dead_after: float = 11.0  # no rx for this long on an up path (keepalive is 4 s)
     keepalive: int = 4
+    # While probing: the side that answered the handshake counts it only once a packet
+    # follows it, and a keepalive is that packet (seconds, not `keepalive`, to a direct path).
+    probe_keepalive: int = 1
     lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
     settle: float = 1.0  # wait after a peer appears before the first attempt
 
@@ -275,8 +278,10 @@ class DirectPath:
     def wg_keepalive(self) -> int:
         # Turning the keepalive on makes WireGuard start a handshake at once: only do it
         # once there is an endpoint to send it to.
-        if self.state == State.UP or (self.state == State.PROBING and self.endpoint is not None):
+        if self.state == State.UP:
             return self.timing.keepalive
+        if self.state == State.PROBING and self.endpoint is not None:
+            return self.timing.probe_keepalive
         return 0
 
 
