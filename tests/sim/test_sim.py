@@ -88,14 +88,22 @@ def test_lost_gateway_is_routed_around() -> None:
     assert (peers["charlie"]["path"], peers["charlie"]["gateway"]) == ("gateway", other)
 
 
-def test_a_silent_static_node_leaves_the_view() -> None:
+def test_a_silent_static_node_is_routed_around_but_its_table_is_held() -> None:
+    """beta, the only static node, goes silent: nothing goes through it (path none), but
+    the direct paths it brought about stay (charlie and delta on their LAN, alpha and
+    charlie through NAT), on the table it last served; when it answers again, all is back."""
     net = seed_basic()
-    net.run_until(net.all_reachable, timeout=10)
+    net.run_until(lambda: net.all_reachable() and net.path("alpha", "charlie") == "nat", timeout=20)
     net.hosts["beta"].alive = False
-    net.run_until(
-        lambda: all(p["name"] != "beta" for p in net.hosts["alpha"].node.status(net.now)["peers"]), 8
-    )
-    assert all(info.name != "beta" for info in net.hosts["charlie"].node.view.values())
+    net.run_until(lambda: net.path("charlie", "beta") == "none", timeout=8)
+    for _ in range(300):  # 30 s
+        net.step()
+        assert net.reachable("charlie", "delta") and net.reachable("delta", "charlie")
+        assert net.reachable("alpha", "charlie") and net.reachable("charlie", "alpha")
+    assert net.path("charlie", "delta") == "lan"
+    assert any(info.name == "beta" for info in net.hosts["charlie"].node.view.values())
+    net.hosts["beta"].alive = True
+    net.run_until(net.all_reachable, timeout=15)
 
 
 def test_dead_node_is_dropped_and_comes_back() -> None:

@@ -1,8 +1,9 @@
 """The view: every other node this node knows, merged from what it hears, by public key.
 
 Sources in order of trust: the members of our own hub (a static node's own table), then per
-static link, by name: the static node itself (as it answered, with the endpoint we reach it
-on) and the table it serves. The first claim of a wgIp or a name wins; a receiver applies
+live static link, by name: the static node itself (as it answered, with the endpoint we reach
+it on) and the table it serves; then the same of the static nodes we talk to that went
+silent, as they last said it (held until they answer again). The first claim of a wgIp or a name wins; a receiver applies
 the static nodes' own checks again, entry by entry: nothing outside the subnet or on its
 network or broadcast address, a static node's address only under its key (and name, if
 configured), with a network CA only under a valid certificate (trust.py), and only local
@@ -41,9 +42,15 @@ def merge_view(
     taken_ips: set[IPv4Address] = {me.wg_ip}
     taken_names = {me.name}
     sources = list(members)
-    for name in sorted(links.by_name):
-        link = links.by_name[name]
-        if link.alive(now, hub_timeout) and link.info:
+    alive = {name: link.alive(now, hub_timeout) for name, link in links.by_name.items()}
+    # Live static nodes first; then what the silent ones we talk to said last, held until
+    # they answer again: a partitioned or dead static node must not tear down the direct
+    # paths between the nodes it introduced (it is no gateway while silent: desired.routes).
+    for live in (True, False):
+        for name in sorted(links.by_name):
+            link = links.by_name[name]
+            if alive[name] != live or not link.info or (not live and link.asked_since is None):
+                continue
             sources.append(replace(link.info, static=True, endpoint=link.wg_endpoint(link.info)))
             sources += [e for e in link.table.values() if relays or not e.relayed]
     unusable = (subnet.network_address, subnet.broadcast_address)
