@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import random
 from collections.abc import Callable
 from typing import Optional
@@ -37,6 +38,8 @@ class Client:
         hub_timeout: float,
         own_key: bytes = b"",
         homes: int = 0,
+        every: tuple[float, float] = (1.0, 10.0),
+        now: float = 0.0,
     ) -> None:
         self.links = links
         self.codec = codec
@@ -45,6 +48,9 @@ class Client:
         self._vouch, self._rejected = vouch, rejected
         self.hub_timeout = hub_timeout
         self.homes = homes
+        self.every, self.idle_every = every  # heartbeat while unsettled, and once settled
+        self.next_heartbeat = now
+        self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
         # Rendezvous hashing: every node ranks the static nodes its own way, the same in
         # every run, so the members spread over them and a lost one moves only its own.
         self.ranked = sorted(
@@ -73,6 +79,34 @@ class Client:
             if link.alive(now, self.hub_timeout) or now - link.asked_since < self.hub_timeout:
                 working += 1
         return chosen
+
+    def hello_at(self, at: float = -math.inf) -> None:
+        """Say HELLO at `at` at the latest (default: at the next tick): what we say changed."""
+        self.next_heartbeat = min(self.next_heartbeat, at)
+
+    def tick(self, now: float, me: Callable[[], NodeInfo]) -> None:
+        """The heartbeat: every `every` seconds while something is unsettled, every
+        `idle_every` once it is not; an idle heartbeat's HELLOs unanswered after `every`
+        bring the quick one back."""
+        if now >= self._answer_due:
+            self._answer_due = math.inf
+            if not self.settled(now, me()):
+                self.next_heartbeat = now
+        if now >= self.next_heartbeat:
+            info = me()
+            settled = self.settled(now, info)  # before this HELLO, which waits for its answer
+            self.heartbeat(now, info)
+            self.next_heartbeat = now + (self.idle_every if settled else self.every)
+            self._answer_due = now + self.every if settled else math.inf
+
+    def next_deadline(self) -> float:
+        return min(self.next_heartbeat, self._answer_due)
+
+    def answered(self, now: float, me: NodeInfo) -> None:
+        """After an answer: if we are out of step (its table moved on, it forgot us), the
+        next HELLO goes within `every`, not at the idle heartbeat."""
+        if self.next_heartbeat > now + self.every and not self.in_step(now, me):
+            self.next_heartbeat = now + self.every
 
     def heartbeat(self, now: float, me: NodeInfo) -> None:
         for link in self.contacted(now):

@@ -83,6 +83,8 @@ class Node:
             params.hub_timeout,
             identity.public,
             0 if params.is_static else params.homes,
+            (params.heartbeat, params.idle_heartbeat),
+            now,
         )
         statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
         self.hub = (
@@ -106,8 +108,6 @@ class Node:
         self._probing = 0  # paths in the PROBING state after the last tick
         self._last_change = now
         self.out: list[tuple[bytes, Endpoint]] = []
-        self.next_heartbeat = now
-        self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
         self.last_push = -1e9
 
     def _changed(self, view: bool = False) -> None:
@@ -133,13 +133,13 @@ class Node:
             self._changed(view=True)
             if self.hub:
                 self.hub.me = self._me()
-            self.next_heartbeat = 0.0  # tell the static nodes at once (roaming)
+            self.client.hello_at()  # tell the static nodes at once (roaming)
 
     def set_static_address(self, name: str, address: Optional[str], now: float) -> None:
         """The shell's answer for a static node's DNS name (None: the look-up failed)."""
         if self.static_links.set_address(name, address, now):
             self._changed(view=True)
-            self.next_heartbeat = now  # it moved: say HELLO there now, not a second later
+            self.client.hello_at(now)  # it moved: say HELLO there now, not a second later
 
     def resolve_due(self, now: float) -> list[str]:
         """Names of the static nodes whose DNS name the shell should look up now (see
@@ -159,12 +159,12 @@ class Node:
             self.cert = cert
             if self.hub:
                 self.hub.me = self._me()
-            self.next_heartbeat = 0.0
+            self.client.hello_at()
 
     def set_shared_keys(self, shared_key: bytes, previous: Optional[bytes] = None) -> None:
         """A rotation (wire.py rule 5): speak `shared_key`, accept `previous` too."""
         self.codec.set_keys(shared_key, previous)  # a peer not answering is tried in each key
-        self.next_heartbeat = 0.0
+        self.client.hello_at()
 
     def set_trust(self, ca_public_key: Optional[bytes], revoked: frozenset[int]) -> None:
         """A changed network CA or revocation list (a reload)."""
@@ -223,16 +223,7 @@ class Node:
             self.static_links.counters(self.stats, now)
             if self.hub:
                 self.hub.counters(self.stats, now)
-        if now >= self._answer_due:  # the HELLOs an idle heartbeat sent: all answered?
-            self._answer_due = math.inf
-            if not self.client.settled(now, self._me()):
-                self.next_heartbeat = now
-        if now >= self.next_heartbeat:
-            me = self._me()
-            settled = self.client.settled(now, me)  # before this HELLO, which waits for its answer
-            self.client.heartbeat(now, me)
-            self.next_heartbeat = now + (self.p.idle_heartbeat if settled else self.p.heartbeat)
-            self._answer_due = now + self.p.heartbeat if settled else math.inf
+        self.client.tick(now, self._me)
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
         self._update_view(now)
@@ -250,8 +241,7 @@ class Node:
         if self._revs() != self._ticked_revs or self._stats_new:
             return now
         times = [
-            self.next_heartbeat,
-            self._answer_due,
+            self.client.next_deadline(),
             self._cert_due,
             self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
         ]
@@ -360,8 +350,7 @@ class Node:
             me = self._me()
             if self.client.handle(now, msg, opened, src, me):
                 self._changed(view=True)
-            if self.next_heartbeat > now + self.p.heartbeat and not self.client.in_step(now, me):
-                self.next_heartbeat = now + self.p.heartbeat  # e.g. its table moved on: catch up
+            self.client.answered(now, me)
 
     # --- view and paths ---------------------------------------------------------------------
 

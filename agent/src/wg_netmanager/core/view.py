@@ -3,14 +3,14 @@
 Sources in order of trust: the members of our own hub (a static node's own table), then per
 live static link, by name: the static node itself (as it answered, with the endpoint we reach
 it on) and the table it serves; then the same of the static nodes we talk to that went
-silent, as they last said it (held until they answer again). The first claim of a wgIp or a name wins; a receiver applies
-the static nodes' own checks again, entry by entry: nothing outside the subnet or on its
-network or broadcast address, a static node's address only under its key (and name, if
-configured), with a network CA only under a valid certificate (trust.py), and only local
-addresses worth probing (no loopback, broadcast, multicast,
-mesh or unspecified address: a PROBE must never go to ourselves or to a whole LAN). The
-direct paths follow the view: a node gone loses its path, a node that moved or whose NAT
-mapping changed starts its path over.
+silent, as they last said it (held until they answer again). The first claim of a wgIp or a
+name wins; a receiver applies the static nodes' own checks again, entry by entry: nothing
+outside the subnet or on its network or broadcast address, a static node's address only
+under its key (and name, if configured), with a network CA only under a valid certificate
+(trust.py), and only local addresses worth probing (no loopback, broadcast, multicast, mesh
+or unspecified address: a PROBE must never go to ourselves or to a whole LAN). The direct
+paths follow the view: a node gone loses its path, a node that moved or whose NAT mapping
+changed starts its path over.
 """
 
 from __future__ import annotations
