@@ -343,3 +343,37 @@ def test_a_dns_server_that_stops_answering_drops_no_static_node(dyn_mesh: Mesh) 
     for h in members:
         warned = [ln for ln in mesh.log(h).splitlines() if "cannot resolve" in ln]
         assert len(warned) == 1 and "keeping" in warned[0], (h, warned)
+
+
+@pytest.mark.timeout(60)
+def test_an_address_change_is_read_at_once_not_polled(whole: Mesh) -> None:
+    """The kernel rings a netlink doorbell when an address or a link changes: the agent reads
+    its addresses then (and every 30 s), not every second, and a node that moves is reached
+    again as soon as its next HELLO and handshake are through."""
+    mesh = whole
+    status = mesh.status("charlie")["addresses"]
+    assert status["watch"] == "events"
+    for address in ("192.168.1.34", "192.168.1.3"):  # there and back: the mesh stays as it was
+        reads = mesh.status("charlie")["addresses"]["reads"]
+        mesh.lab.set_address("charlie", address)
+        wait_for(lambda r=reads: mesh.status("charlie")["addresses"]["reads"] > r, 5, 0.02, "addresses read")
+        wait_for(lambda: all(mesh.ping(h, "charlie") for h in ("alpha", "beta", "delta")), 20, 0.2, "moved")
+    wait_for(mesh.all_ping, 20, 0.2, "every pair pings")
+
+
+def test_the_address_doorbell_rings_when_an_address_is_added(make_lab: LabFactory) -> None:
+    lab = make_lab("seed-basic", prefix=prefix())
+    script = (
+        "import select, subprocess\n"
+        "from wg_netmanager.backends import netlink\n"
+        "bell = netlink.address_doorbell()\n"
+        "assert bell is not None\n"
+        "r, _, _ = select.select([bell], [], [], 0.1)\n"
+        "assert not r, 'rang before anything changed'\n"
+        "subprocess.run(['ip', 'addr', 'add', '192.0.2.77/32', 'dev', 'lo'], check=True)\n"
+        "r, _, _ = select.select([bell], [], [], 5)\n"
+        "assert r, 'no event within 5 s'\n"
+        "print('rang')\n"
+    )
+    out = lab.host("charlie").run([PYTHON, "-c", script], timeout=30)
+    assert "rang" in out.stdout

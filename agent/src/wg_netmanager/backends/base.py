@@ -8,9 +8,10 @@ socket). Nothing here imports pyroute2, so the CLI can import `BackendError` che
 from __future__ import annotations
 
 import abc
+import socket
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network, IPv6Network
-from typing import Union
+from typing import Optional, Union
 
 from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerStats
 
@@ -92,6 +93,11 @@ class Backend(abc.ABC):
 
     def refresh_endpoints(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Our own addresses changed: make WireGuard forget the source address it sends from."""
+
+    def address_events(self) -> Optional[socket.socket]:
+        """A socket that turns readable when the local addresses may have changed (drain it,
+        then call `local_addresses`); None: poll them."""
+        return None
 
     @abc.abstractmethod
     def local_addresses(self) -> list[IPv4Interface]:

@@ -8,11 +8,12 @@ interface comes to exist and goes away.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Interface
-from typing import Protocol
+from typing import Optional, Protocol
 
 from ..core.checks import interface_problem
 from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec, PeerStats
@@ -128,6 +129,9 @@ class ManagedBackend(Backend):
         peers = self.control.get().peers
         self._learned = {key: peer.endpoint for key, peer in peers.items() if peer.endpoint is not None}
         return {key: peer.stats() for key, peer in peers.items()}
+
+    def address_events(self) -> Optional[socket.socket]:
+        return netlink.address_doorbell()
 
     def local_addresses(self) -> list[IPv4Interface]:
         return netlink.local_addresses(exclude=self.ifname)

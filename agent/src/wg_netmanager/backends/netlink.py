@@ -69,6 +69,27 @@ def link_exists(ifname: str) -> bool:
         return link_index(ipr, ifname) is not None
 
 
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+
+
+def address_doorbell() -> socket.socket | None:
+    """A netlink socket that turns readable when an IPv4 address or a link changes, so the
+    addresses need not be polled every second. Its messages are only a doorbell (the caller
+    drains them and reads `local_addresses` again); None where rtnetlink is missing."""
+    try:
+        kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
+    except (OSError, AttributeError):
+        return None
+    try:
+        sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 def local_addresses(exclude: str) -> list[IPv4Interface]:
     """Global-scope IPv4 addresses of up, non-loopback interfaces other than `exclude`.
 

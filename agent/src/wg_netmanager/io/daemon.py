@@ -50,7 +50,8 @@ MAX_SLEEP = 1.0  # seconds: the loop looks at least this often (counters, addres
 MIN_SLEEP = 0.002  # seconds: bounds the loop's rate, should a deadline ever stay in the past
 STATS_EVERY = 0.2  # while the node is busy (probing, changing)
 STATS_IDLE = 1.0  # in a settled mesh: reading hundreds of peers costs milliseconds
-LOCALS_EVERY = 1.0
+LOCALS_EVERY = 1.0  # without address events from the kernel (Backend.address_events)
+LOCALS_SAFETY = 30.0  # with them: a look now and then all the same
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
 
@@ -69,6 +70,9 @@ class Agent:
         self.applied: Optional[DesiredState] = None
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()  # the node has something to do before its deadline
+        self.bell: Optional[socket.socket] = None  # Backend.address_events
+        self.rang = False  # it rang: read the addresses again
+        self.address_reads = 0
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
@@ -163,6 +167,9 @@ class Agent:
             assert self.sock is not None
             loop.add_reader(self.sock.fileno(), self._readable)
             reading = True
+            self.bell = self.backend.address_events()
+            if self.bell is not None:
+                loop.add_reader(self.bell.fileno(), self._rang)
             self.status_server.serve()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop)
@@ -185,6 +192,9 @@ class Agent:
         finally:
             if reading and self.sock is not None:
                 loop.remove_reader(self.sock.fileno())
+            if self.bell is not None:
+                loop.remove_reader(self.bell.fileno())
+                self.bell.close()
             await self.resolver.close()
             await self._bk(self.backend.down)
         return 1 if self.plane is not None and self.plane.gave_up is not None else 0
@@ -223,6 +233,19 @@ class Agent:
             )
         self.wake.set()
 
+    def _rang(self) -> None:
+        """An address or a link changed (or something else the kernel told the doorbell)."""
+        assert self.bell is not None
+        try:
+            for _ in range(64):  # a storm of events is read on the next turn
+                self.bell.recv(65536)
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # ENOBUFS: events were lost; a look at the addresses is all we need
+            log.debug("address events: %s", exc)
+        self.rang = True
+        self.wake.set()
+
     def _poke(self) -> None:
         """After an input: wake the loop if the node now has something due (aioquic's shell
         re-arms its timer after every datagram the same way)."""
@@ -240,7 +263,8 @@ class Agent:
         assert self.node is not None and self.plane is not None
         plane = self.plane
         await self._read_locals()  # the first HELLO already says where we are
-        next_locals = time.monotonic() + LOCALS_EVERY
+        every = LOCALS_EVERY if self.bell is None else LOCALS_SAFETY
+        next_locals = time.monotonic() + every
         next_stats = 0.0
         stats: Optional[asyncio.Future[Any]] = None
         apply: Optional[asyncio.Future[Any]] = None
@@ -257,12 +281,14 @@ class Agent:
                 restores, self.applied, next_stats = plane.restores, None, 0.0
             if plane.gave_up is not None:
                 break
+            if self.rang and _idle(locals_):
+                self.rang, next_locals = False, now  # an address or link changed: look now
             if now >= next_locals and _idle(locals_):
-                next_locals = now + LOCALS_EVERY
+                next_locals = now + every
                 locals_ = asyncio.ensure_future(self._read_locals())
-                renewed = self.certs.poll(now)
-                if renewed is not None:
-                    self.node.set_cert(renewed)
+            renewed = self.certs.poll(now)  # looks at the file every CHECK_EVERY seconds
+            if renewed is not None:
+                self.node.set_cert(renewed)
             self.node.set_wall_clock(time.time() - time.monotonic())
             due = self.node.resolve_due(now)
             if due:
@@ -298,6 +324,7 @@ class Agent:
     async def _read_locals(self) -> None:
         assert self.node is not None and self.plane is not None
         try:
+            self.address_reads += 1
             addrs = await self._bk(self.backend.local_addresses)
             if self.node.locals and sorted(addrs) != self.node.locals:
                 log.info("local addresses changed: %s", ", ".join(map(str, addrs)))
@@ -380,6 +407,7 @@ class Agent:
         doc["backend"] = self.backend.name
         doc["dataPlane"] = self.plane.status(now)
         doc["statusSocket"] = self.status_server.status()
+        doc["addresses"] = {"watch": "poll" if self.bell is None else "events", "reads": self.address_reads}
         if self.resolver.hosts:
             doc["resolve"] = self.resolver.status()
         return doc | self.certs.status()
