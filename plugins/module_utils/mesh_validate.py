@@ -71,6 +71,11 @@ def parse_port(value: Any) -> tuple[int | None, str | None]:
     return port, None
 
 
+def default_admin_port(wg_port: int) -> int:
+    """The agent's control port for a WireGuard port (agent core/config.py default_admin_port)."""
+    return wg_port + 1 if wg_port < 65535 else wg_port - 1
+
+
 def valid_hostname(host: str) -> bool:
     """An IPv4 address or an RFC 1123 host name (the agent resolves names itself)."""
     try:
@@ -145,10 +150,7 @@ def _check_node(
         if err:
             found.append(f"{VAR_ADMIN_PORT} {node['admin_port']!r} {err}")
     elif endpoint is not None:
-        if endpoint[1] == 65535:
-            found.append(f"{VAR_ADMIN_PORT} is needed: port 65535 + 1 is no port")
-        else:
-            admin_port = endpoint[1] + 1
+        admin_port = default_admin_port(endpoint[1])
     if endpoint is not None and admin_port == endpoint[1]:
         found.append(f"{VAR_ADMIN_PORT} {admin_port} is the port of {VAR_ENDPOINT}")
 

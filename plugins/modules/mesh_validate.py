@@ -69,7 +69,8 @@ options:
       admin_port:
         description:
           - The control (admin) UDP port (inventory variable C(wg_admin_port)).
-          - Defaults to the port of O(nodes[].static_endpoint) plus one for static nodes.
+          - Defaults, for static nodes, to the agent's default, the port of
+            O(nodes[].static_endpoint) plus one (minus one for 65535).
           - Accepts an integer or a string of digits; anything else is reported as a problem.
         type: raw
       interface:

@@ -9,6 +9,8 @@ from ansible_collections.wg_netmanager.mesh.plugins.module_utils import (
     mesh_validate as mv,
 )
 
+from wg_netmanager.core import config as agent_config
+
 SUBNET = "10.1.1.0/24"
 
 
@@ -177,13 +179,16 @@ def test_bad_admin_port(port: Any, expected: str) -> None:
     assert problems(SUBNET, nodes) == [expected]
 
 
-def test_admin_port_string_is_accepted_and_default_needs_room() -> None:
+def test_admin_port_string_is_accepted_and_default_is_the_agents() -> None:
     nodes = good_nodes()
     nodes[1]["admin_port"] = "7000"
     assert mv.validate_mesh(SUBNET, nodes)["static_peers"]["beta"]["adminPort"] == 7000
     nodes[1]["admin_port"] = None
-    nodes[1]["static_endpoint"] = "198.51.100.2:65535"
-    assert problems(SUBNET, nodes) == ["host beta: wg_admin_port is needed: port 65535 + 1 is no port"]
+    for port in (1, 51820, 65534, 65535):
+        nodes[1]["static_endpoint"] = f"198.51.100.2:{port}"
+        result = mv.validate_mesh(SUBNET, nodes)
+        assert result["problems"] == []
+        assert result["static_peers"]["beta"]["adminPort"] == agent_config.default_admin_port(port)
 
 
 def test_no_static_node() -> None:
