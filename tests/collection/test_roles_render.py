@@ -52,6 +52,13 @@ HOSTS = {
     "alpine-static": _facts(
         "Alpine", "Alpine", "openrc", wg_backend="wireguard-go", wg_static_endpoint="vps.example.org:51820"
     ),
+    "debian-py38": _facts(
+        "Debian",
+        "Debian",
+        "systemd",
+        wg_backend="wireguard-go",
+        ansible_python={"version": {"major": 3, "minor": 8}, "executable": "/usr/bin/python3.8"},
+    ),
 }
 
 PLAYBOOK = """
@@ -278,3 +285,11 @@ def test_every_service_definition_reloads_with_sighup(rendered: tuple[dict[str, 
     )
     procd = (out / "openwrt-wg_netmanager.procd").read_text()
     assert "reload_service() {\n\tprocd_send_signal wg_netmanager '*' HUP\n}" in procd
+
+
+def test_python_older_than_the_agents_requirement_fails_in_preflight(
+    rendered: tuple[dict[str, Any], Path],
+) -> None:
+    message = rendered[0]["debian-py38"]["failed"]
+    assert "debian-py38: the agent needs Python 3.9 or later" in message
+    assert "/usr/bin/python3.8" in message and "ansible_python_interpreter" in message
