@@ -143,6 +143,34 @@ class SimNet:
         self.by_ip[ip] = host
         return host
 
+    # --- churn (tests/sim/soak.py) ---------------------------------------------------------
+
+    def restart(self, name: str) -> None:
+        """The host's agent starts again (same key, a new run), on a new WireGuard interface."""
+        host = self.hosts[name]
+        old = host.node
+        node = Node(old.p, self.shared, sim_identity(name), self.now, random.Random(self.rng.getrandbits(32)))
+        node.set_locals(list(old.locals) or [IPv4Interface(f"{host.ip}/24")])
+        host.node, host.alive, host.applied = node, True, None
+        host.wg, host.wg_generations = {}, {}
+
+    def leave(self, name: str) -> None:
+        """SIGTERM: the agent says LEAVE to its static nodes, then the host is gone."""
+        host = self.hosts[name]
+        host.node.leave(self.now)
+        for data, dst in host.node.take_outgoing():
+            self.send(host, ADMIN_PORT, dst, data)
+        host.alive = False
+
+    def move(self, name: str, ip: str, nat: Optional[Nat]) -> None:
+        """The host gets another address (another LAN, or behind another router): roaming."""
+        host = self.hosts[name]
+        if self.by_ip.get(host.ip) is host:
+            del self.by_ip[host.ip]
+        host.ip, host.nat = ip, nat
+        self.by_ip[ip] = host
+        host.node.set_locals([IPv4Interface(f"{ip}/24")])
+
     def certify(
         self, name: str, wg_ip: str, *, ca: Optional[CaKey] = None, serial: int = 0, days: float = 30
     ) -> bytes:
@@ -204,7 +232,9 @@ class SimNet:
             if (dst.port, src.host, src.port) not in nat.allowed:
                 return
             ip, port = nat.back[dst.port]
-            target, dport = self.by_ip[ip], port
+            target, dport = self.by_ip.get(ip), port  # None: the host moved away (stale mapping)
+            if target is None:
+                return
         else:
             target = self.by_ip.get(dst.host)
             if target is None:
@@ -360,7 +390,7 @@ class SimNet:
             if key is None or not host.wg[key].session:
                 return False
             nxt = index.by_key.get(key)
-            if nxt is None or host.key not in nxt.wg:
+            if nxt is None or host.key not in nxt.wg or not self._delivers(host.wg[key].endpoint, nxt):
                 return False
             if not nxt.wg[host.key].session or self._lookup(index, nxt, src_ip) != host.key:
                 return False  # receiver's cryptokey routing drops the source
@@ -368,6 +398,16 @@ class SimNet:
                 return True
             host = nxt
         return False
+
+    def _delivers(self, endpoint: Optional[Endpoint], host: Host) -> bool:
+        """Would a datagram to `endpoint` arrive at `host`'s WireGuard (its address, or a
+        mapping of its router that leads to it)? False for a mapping of a host that moved."""
+        if endpoint is None:
+            return False
+        nat = self.nats.get(endpoint.host)
+        if nat is not None:
+            return nat.back.get(endpoint.port) == (host.ip, WG_PORT)
+        return self.by_ip.get(endpoint.host) is host and endpoint.port == WG_PORT
 
     def all_reachable(self) -> bool:
         names = [n for n, h in self.hosts.items() if h.alive]
