@@ -1,6 +1,7 @@
 """Junk at a live static node: how much one agent drops per second while the mesh stays up.
 
     .venv/bin/python bench/flood.py [--seconds 10] [--senders 2]
+    .venv/bin/python bench/flood.py --sender c --rate 100000 --senders 1
 
 Root only. seed-basic with real agents; once every pair pings, SENDERS processes in alpha's
 namespace send datagrams to beta's control port as fast as they can for SECONDS: junk without
@@ -9,7 +10,10 @@ forgeries of another node's key (mac1 right, decryption fails). Printed: datagra
 second, dropped and counted by beta's agent per second, lost in beta's kernel socket buffer
 (the agent could not keep up), beta's agent CPU, how many ordered pairs missed a ping during
 the flood (all pinged every 0.5 s), and how long after the flood every pair pings again.
-The senders run on the same machine (2 vCPUs here): they take CPU from the agent too.
+The senders run on the same machine (2 vCPUs here): they take CPU from the agent too. With
+`--sender c` the datagrams (made by the same Python code) are sent by bench/flood.c, compiled
+with gcc into .lab/, at `--rate` per second per sender (0: as fast as the kernel takes them),
+which leaves the agent a core of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -36,6 +41,7 @@ from wg_netmanager.core import wire
 from wg_netmanager.core.wire import Codec, Identity
 kind, seconds = sys.argv[1], float(sys.argv[2])
 beta_key, shared = base64.b64decode(sys.argv[3]), base64.b64decode(sys.argv[4])
+compiled, rate = (sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else (None, "0")
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.connect(("198.51.100.2", 50001))
 if kind == "junk":
@@ -51,6 +57,12 @@ else:  # a member forging another node's key: mac1 right, beta's run right, the 
         d[6:38] = other
         d[-16:] = wire.blake(bytes(d[:-16]), codec.mac1_key(beta_key), 16)
         batch.append(bytes(d))
+if compiled:  # the C sender sends the batch: a file of count, then length and bytes each
+    import struct, tempfile
+    with tempfile.NamedTemporaryFile(delete=False) as f:
+        f.write(struct.pack("<I", len(batch)) + b"".join(struct.pack("<H", len(d)) + d for d in batch))
+    s.close()
+    os.execv(compiled, [compiled, f.name, "198.51.100.2", "50001", str(seconds), rate])
 sent, end = 0, time.monotonic() + seconds
 while time.monotonic() < end:
     for d in batch:
@@ -69,7 +81,18 @@ def udp_rcvbuf_errors(lab: Lab, host: str) -> int:
     return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
-def flood(kind: str, seconds: float, senders: int) -> dict[str, float]:
+def compile_sender() -> str:
+    """bench/flood.c, compiled into .lab/ (again when the source is newer)."""
+    src, out = ROOT / "bench" / "flood.c", ROOT / ".lab" / "flood"
+    out.parent.mkdir(exist_ok=True)
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", str(out), str(src)], check=True)
+    return str(out)
+
+
+def flood(
+    kind: str, seconds: float, senders: int, compiled: str | None = None, rate: int = 0
+) -> dict[str, float]:
     prefix = "bnf" + os.urandom(3).hex()
     with Lab.up("seed-basic", prefix=prefix) as lab:
         mesh = Mesh(lab, extra_args=())
@@ -85,6 +108,8 @@ def flood(kind: str, seconds: float, senders: int) -> dict[str, float]:
             pid = mesh.procs["beta"].pid
             cpu_before = probe.cpu_seconds(pid)
             argv = [PYTHON, "-c", SENDER, kind, str(seconds), beta_key, mesh.shared_key]
+            if compiled:
+                argv += [compiled, str(rate)]
             procs = [lab.host("alpha").popen(argv, stdout=-1) for _ in range(senders)]
             lost: list[str] = []
             stop = threading.Event()
@@ -125,16 +150,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--senders", type=int, default=2)
+    ap.add_argument("--sender", choices=("python", "c"), default="python")
+    ap.add_argument("--rate", type=int, default=0, help="datagrams/s per C sender (0: unpaced)")
     args = ap.parse_args()
+    compiled = compile_sender() if args.sender == "c" else None
     load = os.getloadavg()
     print(
         f"wg_netmanager flood benchmark, {datetime.date.today()}, `bench/flood.py --seconds {args.seconds:g} "
-        f"--senders {args.senders}`, seed-basic, load {load[0]:.2f} on {os.cpu_count()} CPUs"
+        f"--senders {args.senders} --sender {args.sender} --rate {args.rate}`, seed-basic, "
+        f"load {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     heads = ("sent/s", "dropped/s", "overflow/s", "agent CPU %", "pairs lost", "whole after s")
     print(f"{'flood':10} " + " ".join(f"{h:>11}" for h in heads))
     for kind in ("junk", "forged"):
-        r = flood(kind, args.seconds, args.senders)
+        r = flood(kind, args.seconds, args.senders, compiled, args.rate)
         cells = [f"{r[k]:11.0f}" for k in ("sent/s", "dropped/s", "overflow/s", "cpu%", "pairs lost")]
         after = r["whole again after s"]
         print(f"{kind:10} " + " ".join(cells) + (f" {after:11.1f}" if after < 1e9 else f" {'>30':>11}"))
