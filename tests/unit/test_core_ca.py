@@ -211,3 +211,26 @@ def test_own_certificate_is_checked_for_this_node() -> None:
     for args, why in cases:
         with pytest.raises(CertError, match=why):
             trust.check_own(c, *args)
+
+
+def test_a_member_sending_a_new_certificate_in_every_hello_gets_few_signature_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each certificate not seen yet costs the static node an Ed25519 check: a member (it
+    holds the shared key and its own identity) that sends a fresh bogus blob in every HELLO
+    gets a few checks (the burst), then its HELLOs are dropped as limited, not verified."""
+    beta = ca_node("beta", "10.1.1.2", 2)
+    checks = []
+    real = trust.verify
+    monkeypatch.setattr(trust, "verify", lambda *a, **kw: checks.append(1) or real(*a, **kw))
+    alice, src = Fake(1), ALICE_SRC
+    cookie = alice.cookie(beta, src)
+    good = cert("alice", "10.1.1.1", 1)
+    limited = beta.drops["limited"]
+    for i in range(100):
+        bogus = good[:-64] + bytes([i]) * 64  # another signature each time
+        claim = dataclasses.replace(ALICE, cert=bogus)
+        beta.datagram(NOW, alice.to(beta, m.Hello(claim, 0, cookie)), src)
+    assert len(checks) <= 4, len(checks)
+    assert beta.drops["limited"] - limited >= 95
+    beta.take_outgoing()

@@ -92,7 +92,11 @@ class Node:
             if params.is_static
             else None
         )
-        self.serving = Serving(self.hub, rng, now, self._seal, self.vouch) if self.hub else None
+        self.serving = (
+            Serving(self.hub, rng, now, self._seal, self.vouch, lambda info: self.trust.costly(*info.claim))
+            if self.hub
+            else None
+        )
         self.directs = Paths(params.timing)  # direct paths to the non-static peers
         self.paths = self.directs.by_key  # by public key
         self.stats: dict[str, PeerStats] = {}

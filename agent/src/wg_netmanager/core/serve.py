@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 PUSH_INTERVAL = 0.5  # seconds between two pushes of a changed table
 # KEYREQ answers per source address and in all (tokens per second, burst).
 KEYREQS = ((20.0, 64.0), (1000.0, 2000.0))  # a household or office behind one NAT fits the burst
+# Certificates to verify for HELLOs (tokens per second, burst), per member and in all: a renewal
+# now and then per member; the whole mesh rejoining a restarted static node in a few seconds
+# (~60 us each: 500/s is 3 % of a core).
+SIGNATURES = ((0.2, 4.0), (500.0, 1000.0))
 
 Send = Callable[[int, bytes, Endpoint, bytes, int], None]  # type, body, to, key, epoch
 Vouch = Callable[[NodeInfo, float], Optional[str]]  # why a claim is not believed (trust.py)
@@ -42,10 +46,23 @@ def _b64(key: bytes) -> str:
 
 
 class Serving:
-    def __init__(self, hub: Hub, rng: random.Random, now: float, send: Send, vouch: Vouch) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        rng: random.Random,
+        now: float,
+        send: Send,
+        vouch: Vouch,
+        costly: Callable[[NodeInfo], bool] = lambda info: False,
+    ) -> None:
         self.hub = hub
         self.cookies = Cookies(rng, now)
         self.keyreqs = PerSource(*KEYREQS[0], *KEYREQS[1])
+        # Signatures to verify for claims in HELLOs (certificates not seen yet), per member and
+        # in all: a member sending a new certificate blob in every HELLO costs us an Ed25519
+        # check each, and must not get more than its share.
+        self.signatures = PerSource(*SIGNATURES[0], *SIGNATURES[1])
+        self._costly = costly
         self.log_limit = LogLimiter()
         self.last_push = -1e9
         self._send = send
@@ -89,7 +106,10 @@ class Serving:
         else:  # we do not hold it (we forgot it, or it restarted): its next HELLO is whole
             self._message(m.HelloAck(None, self.hub.version), src, opened.sender, opened.epoch)
             return
-        why = self.hub.check_claim(info, src) or self._vouch(info, now)
+        why = self.hub.check_claim(info, src)
+        if why is None and self._costly(info) and not self.signatures.allow(key, now):
+            raise Drop("limited")
+        why = why or self._vouch(info, now)
         if why:
             held = self.log_limit.allow(f"claim {src.host}", now)
             if held is not None:

@@ -112,6 +112,10 @@ class Trust:
     def mode(self) -> str:
         return "shared-key" if self.ca is None else "ca"
 
+    def costly(self, blob: bytes, name: str, wg_ip: IPv4Address, public_key: str) -> bool:
+        """Would checking this claim verify a signature (a CA, a certificate not seen yet)?"""
+        return self.ca is not None and bool(blob) and (blob, name, wg_ip, public_key) not in self._cache
+
     def certificate(self, blob: bytes, name: str, wg_ip: IPv4Address, public_key: str) -> Verdict:
         """The certificate for this claim, signature checked, or why it is not one."""
         assert self.ca is not None
