@@ -241,7 +241,7 @@ class DirectPath:
             self.first_seen = now
         # Give the peer a moment to add us to its WireGuard: a handshake it drops costs a
         # 5 s WireGuard retry.
-        if now - self.first_seen < self.timing.settle:
+        if now < self.first_seen + self.timing.settle:  # as next_deadline computes it
             return False
         if self.peer.endpoint is None and not self._same_lan(self.peer_locals_as_targets()):
             return False  # nothing worth a try before a static node has seen where it is
