@@ -206,7 +206,12 @@ class SimNet:
         key = (host.ip, sport, dst.host, dst.port) if nat.symmetric else (host.ip, sport)
         if key not in nat.out:
             port = nat.next_port + (self.rng.randrange(1, 50) if nat.symmetric else 1)
+            if port > 65535:  # ports are reused, as a router's are once its mappings expire
+                port = 20000 + port % 1000
             nat.next_port = port
+            stale = [k for k, p in nat.out.items() if p == port] if port in nat.back else []
+            for k in stale:
+                del nat.out[k]
             nat.out[key] = port
             nat.back[port] = (host.ip, sport)
         port = nat.out[key]
