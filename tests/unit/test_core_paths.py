@@ -224,6 +224,7 @@ def test_table_lists_the_events_each_state_takes() -> None:
         State.PROBING: {
             Event.HANDSHAKE: State.UP,
             Event.PROBE_TIMEOUT: State.DOWN,
+            Event.REPUNCH: State.PROBING,
             Event.RESTART: State.IDLE,
         },
         State.UP: {Event.DEAD: State.DOWN, Event.RESTART: State.IDLE},
@@ -253,6 +254,7 @@ FIRE: dict[Event, Callable[[DirectPath], None]] = {
         p.last_rx_change + T.dead_after + 0.1, stats(hs=NOW + 1, rx=32, ep=OBSERVED)
     ),
     Event.RESTART: lambda p: p.restart(),
+    Event.REPUNCH: lambda p: p.update(p.punched + T.repunch, None),
 }
 
 
@@ -295,3 +297,21 @@ def test_committed_diagram_is_the_one_the_table_draws() -> None:
     assert committed == module.render(), "stale: run .venv/bin/python scripts/state_diagrams.py"
     for (state, event), new in TRANSITIONS.items():
         assert f"    {state.value} --> {new.value} : {event.value}\n" in committed
+
+
+def test_probing_makes_the_wireguard_peer_afresh_every_repunch_until_heard() -> None:
+    """wireguard-go holds a peer's next handshake back for 5 s; a fresh peer sends its first at
+    once: while nothing is heard, a new generation every `repunch` seconds."""
+    path = started(peer((OTHER_ADDR,)))  # not on our LAN: WireGuard goes to the NAT at once
+    first = path.generation
+    assert path.next_deadline() == pytest.approx(NOW + T.repunch)
+    path.update(NOW + T.repunch / 2, None)
+    assert path.generation == first
+    path.update(NOW + T.repunch, None)
+    assert path.generation == first + 1 and path.state == State.PROBING
+    path.update(NOW + 2 * T.repunch, None)
+    assert path.generation == first + 2
+    path.update(NOW + 2.5 * T.repunch, stats(hs=NOW + 2.4, rx=92, ep=OBSERVED))
+    assert path.is_up
+    path.update(NOW + 4 * T.repunch, stats(hs=NOW + 2.4, rx=92, ep=OBSERVED))
+    assert path.generation == first + 2  # up: left alone

@@ -16,6 +16,12 @@ starts a handshake at once; in parallel, PROBEs go to every local address of the
 first that answers becomes the endpoint (a LAN path beats a NAT path). The peer's traffic
 keeps going through a gateway until a handshake proves the direct path.
 
+Rule 2b: while probing with an endpoint and nothing heard, the WireGuard peer is made afresh
+every `repunch` seconds (a new generation): wireguard-go sends a new peer's first handshake at
+once, but holds a peer's next one back for 5 s, so a first handshake that met a hole not
+punched yet (the other side's NAT, or its WireGuard not having us yet) costs a second, not
+five.
+
 Rule 3: anything WireGuard received from the peer since `start()` (a handshake or rx bytes;
 it is authenticated) takes probing or down to up. Down to up is the other side's attempt
 getting through after we gave up on ours.
@@ -57,12 +63,14 @@ class Event(enum.Enum):
     PROBE_TIMEOUT = "no handshake within probe_timeout"  # update()
     DEAD = "no rx for dead_after"  # update()
     RESTART = "restart"  # restart(): we moved, or the peer did
+    REPUNCH = "nothing heard for repunch"  # update(): a fresh WireGuard peer, a new handshake
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.IDLE, Event.START): State.PROBING,
     (State.PROBING, Event.HANDSHAKE): State.UP,
     (State.PROBING, Event.PROBE_TIMEOUT): State.DOWN,
+    (State.PROBING, Event.REPUNCH): State.PROBING,
     (State.UP, Event.DEAD): State.DOWN,
     (State.DOWN, Event.HANDSHAKE): State.UP,
     (State.DOWN, Event.START): State.PROBING,
@@ -87,6 +95,7 @@ class Timing:
     probe_keepalive: int = 1
     lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
     settle: float = 1.0  # wait after a peer appears before the first attempt
+    repunch: float = 1.0  # a fresh WireGuard peer this often while probing hears nothing
 
 
 @dataclass(**SLOTS)
@@ -111,6 +120,7 @@ class DirectPath:
     baseline_rx: int = 0
     decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
     generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
+    punched: float = 0.0  # when the WireGuard peer was last made afresh with an endpoint
     _classified: Optional[tuple[Endpoint, NodeInfo, list[IPv4Interface]]] = field(
         default=None, repr=False, compare=False
     )  # what `kind` was last classified from
@@ -146,14 +156,17 @@ class DirectPath:
             self.endpoint = self.peer.endpoint
             if self.endpoint is None and self.probe_targets:
                 self.endpoint = Endpoint(self.probe_targets[0].host, self.peer.wg_port)
-            self.since = now
+            self.since = self.punched = now
 
     def probe_answered(self, src: Endpoint) -> None:
         """A PROBE_ACK with our nonce came back from `src` (a local address of the peer)."""
         if self.state == State.PROBING and any(t.host == src.host for t in self.probe_targets):
             if self.endpoint is None:
                 self.since = self.decide_at
+            elif self.endpoint.host != src.host:
+                self.generation += 1  # WireGuard goes there now: a fresh peer shakes hands at once
             self.endpoint = Endpoint(src.host, self.peer.wg_port)
+            self.punched = self.since
             self.probes_left = 0
 
     def update(self, now: float, stats: Optional[PeerStats]) -> None:
@@ -170,6 +183,10 @@ class DirectPath:
                 self.kind = self._classify(stats.endpoint or self.endpoint)
             elif now - self.since > self.timing.probe_timeout:
                 self._down(Event.PROBE_TIMEOUT, now, stats)
+            elif self.endpoint is not None and now >= self.punched + self.timing.repunch:
+                self._transition(Event.REPUNCH)
+                self.generation += 1
+                self.punched = now
         elif self.state == State.DOWN and stats is not None and self._heard(stats):
             # The other side's attempt got through after we gave up on ours.
             self._transition(Event.HANDSHAKE)
@@ -253,6 +270,8 @@ class DirectPath:
         EPS = 1e-6  # the timeouts compare with ">": just past them
         if self.state == State.PROBING:
             times = [self.since + self.timing.probe_timeout + EPS]
+            if self.endpoint is not None:
+                times.append(self.punched + self.timing.repunch)
             if self.probes_left > 0:
                 times.append(self.next_probe)
             if self.endpoint is None:
