@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import os
 import stat
@@ -109,3 +110,17 @@ def test_concurrent_creation_agrees(tmp_path: Path) -> None:
         t.join(timeout=10)
     assert len(results) == 8
     assert len({k.private_b64() for k in results}) == 1
+
+
+def test_a_full_disk_is_one_config_error_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)  # where a full disk shows at the latest
+    with pytest.raises(ConfigError) as info:
+        load_or_create_private_key(tmp_path, "wg0")
+    assert info.value.file == str(tmp_path / "wg0" / "private.key")
+    assert info.value.reason == "cannot write: No space left on device"
+    assert list((tmp_path / "wg0").iterdir()) == [], "no key, no temporary file"

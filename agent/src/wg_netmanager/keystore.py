@@ -139,5 +139,7 @@ def _write_new(path: Path, key: PrivateKey) -> bool:
             return False
         fsync_dir(path.parent)
         return True
+    except OSError as exc:  # a full disk (ENOSPC), a quota, an I/O error: the user's to fix
+        raise ConfigError(str(path), "(file)", f"cannot write: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
