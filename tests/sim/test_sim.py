@@ -217,3 +217,22 @@ def test_a_settled_node_drives_only_the_paths_that_need_it() -> None:
         peers = len(h.node.paths)
         assert peers >= 30, (h.name, peers)
         assert h.node.directs.driven - before[h.name] < ticks * peers / 4, h.name
+
+
+def test_a_restarted_static_node_leaves_the_direct_paths_alone() -> None:
+    """beta, the only static node, restarts (a new run, a new interface): its new table lists
+    only the members that said HELLO again, and none of their endpoints at first. What its
+    previous run served is held a while behind it, and a mapping not seen yet is not a new
+    one: the direct paths (a LAN pair, NAT pairs) keep every packet, and only beta's own pairs
+    wait for the members to find its new run."""
+    net = seed_basic()
+    net.run_until(lambda: net.all_reachable() and net.path("alpha", "charlie") == "nat", timeout=20)
+    for _ in range(100):
+        net.step()
+    net.restart("beta")
+    direct = [("charlie", "delta"), ("alpha", "charlie"), ("alpha", "delta")]
+    for _ in range(300):  # 30 s
+        net.step()
+        for a, b in direct:
+            assert net.reachable(a, b) and net.reachable(b, a), (a, b, round(net.now, 1))
+    assert net.all_reachable()

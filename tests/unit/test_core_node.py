@@ -30,6 +30,7 @@ from corekit import (
 )
 
 from wg_netmanager.core import messages as m
+from wg_netmanager.core.links import RESTART_HOLD
 from wg_netmanager.core.model import DesiredState, Endpoint, PathKind
 from wg_netmanager.core.node import Node, Params, StaticNode
 
@@ -106,7 +107,10 @@ def test_client_applies_a_delta_only_over_the_version_it_holds() -> None:
     alice.datagram(NOW + 4, beta_again.to(alice, m.TableChunk(2, 0, 1, (erin,), base=1)), BETA_ADMIN)
     assert alice.links["beta"].version == 0
     alice.datagram(NOW + 4, beta_again.to(alice, m.TableChunk(2, 0, 1, (BETA_INFO, erin))), BETA_ADMIN)
-    assert names(alice, NOW + 4) == {"beta", "erin"}
+    # What its previous run served is held a while, behind the new table (direct paths to
+    # nodes that have not said HELLO to the new run yet stay), then dropped.
+    assert names(alice, NOW + 4) == {"beta", "dave", "erin"}
+    assert names(alice, NOW + 4 + RESTART_HOLD) == {"beta", "erin"}
 
 
 def test_table_and_acks_from_anyone_but_the_static_nodes_key_are_rejected() -> None:

@@ -26,6 +26,10 @@ HANDSHAKE_SETTLE = 0.3  # seconds the static node gets to configure its WireGuar
 RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
 RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)
 RESOLVE_QUIET = 2.0  # seconds a HELLO stays unanswered before the node may have moved
+# Seconds the table of a static node's previous run is held after it restarted: its new run
+# knows only the members that said HELLO again, and the others' direct paths must not be torn
+# down meanwhile (they HELLO within an idle heartbeat, 10 s, and a KEYREQ round).
+RESTART_HOLD = 20.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,11 @@ class HubLink:
     first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
+    previous: dict[str, NodeInfo] = field(default_factory=dict)  # of its previous run, held
+    previous_until: float = -math.inf  # until when `previous` is held
     pending: dict[int, m.TableChunk] = field(default_factory=dict)
     pending_version: tuple[int, int] = (0, 0)  # (version, base) of the chunks in `pending`
-    shape: tuple[bool, int] = (False, 0)  # (alive, keepalive) at the last `StaticLinks.tick`
+    shape: tuple[bool, int, bool] = (False, 0, False)  # (alive, keepalive, holding) at the last tick
 
     def alive(self, now: float, timeout: float) -> bool:
         """Heard within `timeout`: an answer, or anything its WireGuard sent us."""
@@ -125,19 +131,29 @@ class HubLink:
                 return False
             self.info, self.acked = None, b""  # a new node answers for it: nothing of the old stays
         if epoch != self.epoch:
-            self._restarted()
+            self._restarted(now)
         self.key, self.epoch, self.cookie, self.nonce = key, epoch, cookie, 0
         return True
 
-    def _restarted(self) -> None:
+    def _restarted(self, now: float) -> None:
         # A restarted static node counts its table versions from 1 again: what we hold says
-        # nothing about its new ones. Version 0 in our HELLO asks for the table.
-        self.version, self.first_ack, self.acked = 0, None, b""
+        # nothing about its new ones. Version 0 in our HELLO asks for the table. What its
+        # previous run served is held a while (RESTART_HOLD), behind what the new one serves.
+        if self.table:
+            self.previous, self.previous_until = self.table, now + RESTART_HOLD
+        self.version, self.first_ack, self.acked, self.table = 0, None, b"", {}
+
+    def held(self, now: float) -> dict[str, NodeInfo]:
+        """Its previous run's table while it is held, else nothing."""
+        if now >= self.previous_until:
+            self.previous = {}
+            return {}
+        return self.previous
 
     def ack(self, info: NodeInfo, epoch: int, now: float, hub_timeout: float) -> None:
         """A HELLO_ACK, proven to come from the link's key (in its run `epoch`)."""
         if self.epoch != epoch:
-            self._restarted()
+            self._restarted(now)
         if self.first_ack is None or not self.alive(now, hub_timeout):
             self.first_ack = now
         self.info, self.epoch, self.last_ack, self.hello_out = info, epoch, now, None
@@ -198,7 +214,7 @@ class StaticLinks:
         (what we route and tell WireGuard depends on it)."""
         changed = False
         for link in self.by_name.values():
-            shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive))
+            shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive), bool(link.held(now)))
             if shape != link.shape:
                 link.shape, changed = shape, True
         return changed
@@ -208,8 +224,11 @@ class StaticLinks:
         if nothing else happens."""
         times = [math.inf]
         for link in self.by_name.values():
-            if (link.alive(now, hub_timeout), link.keepalive(now, keepalive)) != link.shape:
+            shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive), bool(link.held(now)))
+            if shape != link.shape:
                 return -math.inf  # changed since the last tick: due now
+            if link.previous:
+                times.append(link.previous_until)
             if link.alive(now, hub_timeout):
                 times.append(max(link.last_ack, link.last_rx) + hub_timeout + 1e-6)
                 if link.first_ack is not None and link.keepalive(now, keepalive) == 0:

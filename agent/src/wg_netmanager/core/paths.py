@@ -121,6 +121,7 @@ class DirectPath:
     decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
     generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
     punched: float = 0.0  # when the WireGuard peer was last made afresh with an endpoint
+    seen_endpoint: Optional[Endpoint] = None  # the peer's last known NAT mapping (view.follow_view)
     _classified: Optional[tuple[Endpoint, NodeInfo, list[IPv4Interface]]] = field(
         default=None, repr=False, compare=False
     )  # what `kind` was last classified from

@@ -43,9 +43,11 @@ def merge_view(
     taken_names = {me.name}
     sources = list(members)
     alive = {name: link.alive(now, hub_timeout) for name, link in links.by_name.items()}
-    # Live static nodes first; then what the silent ones we talk to said last, held until
-    # they answer again: a partitioned or dead static node must not tear down the direct
-    # paths between the nodes it introduced (it is no gateway while silent: desired.routes).
+    # Live static nodes first, then what the previous run of a restarted one served (held a
+    # while, links.RESTART_HOLD), then what the silent ones we talk to said last, held until
+    # they answer again: a restarted, partitioned or dead static node must not tear down the
+    # direct paths between the nodes it introduced (it is a gateway only for the nodes its
+    # current table lists: desired.routes).
     for live in (True, False):
         for name in sorted(links.by_name):
             link = links.by_name[name]
@@ -53,6 +55,10 @@ def merge_view(
                 continue
             sources.append(replace(link.info, static=True, endpoint=link.wg_endpoint(link.info)))
             sources += [e for e in link.table.values() if relays or not e.relayed]
+        for name in sorted(links.by_name):
+            link = links.by_name[name]
+            if alive[name] == live and (live or link.asked_since is not None):
+                sources += [e for e in link.held(now).values() if relays or not e.relayed]
     unusable = (subnet.network_address, subnet.broadcast_address)
     for info in sources:
         if info.public_key == me.public_key or info.public_key in view:
@@ -104,6 +110,11 @@ def follow_view(paths: dict[str, DirectPath], view: dict[str, NodeInfo]) -> None
             # It moved, or its NAT mapping changed (which a LAN path does not use), or we
             # just learnt where it is: start over at once.
             moved = old.locals != path.peer.locals
-            remapped = old.endpoint != path.peer.endpoint and path.kind != PathKind.LAN
+            # No mapping (a restarted static node has not seen it yet) is not a new one, and
+            # the one known before coming back is not either.
+            seen = path.seen_endpoint or old.endpoint
+            now_at = path.peer.endpoint
+            remapped = now_at is not None and now_at != seen and path.kind != PathKind.LAN
+            path.seen_endpoint = now_at or seen
             if moved or remapped:
                 path.restart()
