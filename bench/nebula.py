@@ -1,9 +1,11 @@
 """Nebula on lab hosts, the reference the agent is compared with: a CA, one certificate per
-host (10.2.1.x/24, the last octet of the host's wg_ip), a lighthouse on a public host, punchy
-on, and one `nebula` process per host started with `lab.host(h).popen`."""
+host (10.2.x.y/16, the last two octets of the host's wg_ip: 10.1.1.3 -> 10.2.1.3, scale-N's
+10.1.0.42 -> 10.2.0.42), a lighthouse on a public host, punchy on, and one `nebula` process
+per host started with `lab.host(h).popen`."""
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,12 +16,24 @@ import yaml
 from lab import Lab
 
 PORT = 4242
+NETWORK = ipaddress.IPv4Network("10.2.0.0/16")
 ALLOW_ALL = [{"port": "any", "proto": "any", "host": "any"}]
 
 
 def version() -> str:
     r = subprocess.run(["nebula", "-version"], capture_output=True, text=True, check=False)
     return r.stdout.replace("Version:", "").strip() or "?"
+
+
+def nebula_ip(wg_ip: str) -> str:
+    """The host's Nebula address: its wg_ip moved into 10.2.0.0/16 (the agent has 10.1.0.0/16)."""
+    return str(NETWORK.network_address + (int(ipaddress.IPv4Address(wg_ip)) & 0xFFFF))
+
+
+def public_hosts(lab: Lab) -> list[str]:
+    """Mesh hosts with a static public endpoint (`wg_static_endpoint` in their vars): the ones
+    a lighthouse can run on, since every other node must reach it unsolicited."""
+    return [h for h in lab.mesh_hosts if lab.topology.nodes[h].vars.get("wg_static_endpoint")]
 
 
 class NebulaMesh:
@@ -30,9 +44,9 @@ class NebulaMesh:
         self.hosts = hosts or lab.mesh_hosts
         self.lighthouse = lighthouse
         self.procs: dict[str, subprocess.Popen[str]] = {}
-        self.ips = {
-            h: "10.2.1." + str(lab.topology.nodes[h].vars["wg_ip"]).rsplit(".", 1)[1] for h in self.hosts
-        }
+        self.ips = {h: nebula_ip(str(lab.topology.nodes[h].vars["wg_ip"])) for h in self.hosts}
+        if len(set(self.ips.values())) != len(self.hosts):
+            raise ValueError(f"{lab.topology.name}: two hosts would get the same Nebula address")
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-nebula-")  # 0700: holds the CA key
 
     def __enter__(self) -> NebulaMesh:
@@ -70,7 +84,7 @@ class NebulaMesh:
                     "-name",
                     h,
                     "-ip",
-                    f"{self.ips[h]}/24",
+                    f"{self.ips[h]}/{NETWORK.prefixlen}",
                     "-out-crt",
                     d / "host.crt",
                     "-out-key",

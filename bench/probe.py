@@ -1,27 +1,37 @@
 """Measurements taken on lab hosts from the controller: status socket, underlay counters,
-process RSS and CPU time, parallel pings. Shared by bench/convergence.py and bench/nebula.py.
+process RSS and CPU time, pings. Shared by bench/convergence.py and bench/nebula.py.
 
-Everything here reads the host from outside (its per-host /run tree, `ip -n`, /proc), so a
-measurement costs no Python start-up inside the namespace, which matters on a loaded machine.
+Everything here reads the host from outside (its per-host /run tree, `ip -n`, /proc, raw
+ICMP sockets opened in its network namespace), so a measurement costs no process and no
+Python start-up inside the namespace, which matters on a loaded machine.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import math
 import os
-import re
+import selectors
 import socket
+import struct
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from lab import Lab
 
+T = TypeVar("T")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DIRECT_TTL = 64  # a relaying node decrements the TTL of what it forwards
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_CLONE_NEWNET = 0x40000000
+_SOL_RAW, _ICMP_FILTER = 255, 1  # linux/icmp.h: a bit mask of the ICMP types not to deliver
+_ECHO_REPLY, _ECHO_REQUEST = 0, 8
+_PAYLOAD = b"wg_netmanager bench probe\0\0\0\0\0\0\0"  # 32 bytes, an even length for the checksum
 
 
 def status(lab: Lab, host: str, interface: str = "wg0") -> Optional[dict[str, Any]]:
@@ -41,20 +51,130 @@ def status(lab: Lab, host: str, interface: str = "wg0") -> Optional[dict[str, An
 
 def ping(lab: Lab, a: str, ip: str, timeout: float = 0.5) -> Optional[int]:
     """TTL of the reply if `a` reaches `ip`, else None."""
-    # Plain `ip netns exec` (no mount namespace: ping needs none) keeps a poll round cheap.
-    cmd = ["ip", "netns", "exec", lab.host(a).netns, "ping", "-n", "-c1", "-W", str(timeout), ip]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout + 10)
-    m = re.search(r"ttl=(\d+)", r.stdout)
-    return int(m.group(1)) if r.returncode == 0 and m else None
+    return ttls(lab, [(a, "")], {"": ip}, timeout)[(a, "")]
+
+
+def _icmp_sockets(lab: Lab, hosts: Iterable[str]) -> dict[str, socket.socket]:
+    """One raw ICMP socket per host, each opened inside the host's network namespace.
+    A socket stays in the namespace it was made in, so a short-lived thread joins each
+    namespace in turn (setns changes only the calling thread) and the caller keeps its own."""
+    out: dict[str, socket.socket] = {}
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for h in hosts:
+                fd = os.open(f"/run/netns/{lab.host(h).netns}", os.O_RDONLY)
+                try:
+                    if _LIBC.setns(fd, _CLONE_NEWNET) != 0:
+                        err = ctypes.get_errno()
+                        raise OSError(err, f"setns {lab.host(h).netns}: {os.strerror(err)}")
+                finally:
+                    os.close(fd)
+                s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                s.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << _ECHO_REPLY) & 0xFFFFFFFF))
+                s.setblocking(False)
+                out[h] = s
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failed.append(exc)
+
+    t = threading.Thread(target=work, name="probe-setns")
+    t.start()
+    t.join()
+    if failed:
+        for s in out.values():
+            s.close()
+        raise failed[0]
+    return out
+
+
+def _echo(ident: int, seq: int) -> bytes:
+    body = struct.pack("!BBHHH", _ECHO_REQUEST, 0, 0, ident, seq) + _PAYLOAD
+    total = sum(struct.unpack(f"!{len(body) // 2}H", body))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return body[:2] + struct.pack("!H", ~total & 0xFFFF) + body[4:]
 
 
 def ttls(
-    lab: Lab, pairs: Iterable[tuple[str, str]], ips: dict[str, str], timeout: float = 0.5
+    lab: Lab,
+    pairs: Iterable[tuple[str, str]],
+    ips: dict[str, str],
+    timeout: float = 0.5,
+    in_flight: int = 128,
+    slot: float = 0.02,
 ) -> dict[tuple[str, str], Optional[int]]:
-    """Ping every pair at once (at most 64 in flight); TTL per pair, None if unreachable."""
+    """Ping every pair once; TTL of the reply per pair, None if none came within `timeout`
+    seconds of sending (or the source has no route yet).
+
+    The controller sends and reads echo requests on raw sockets in the sources' namespaces: no
+    process per ping, so a round over thousands of pairs costs the machine little besides the
+    mesh's own work of carrying them. At most `in_flight` requests are outstanding, each holding
+    its place until answered or for `slot` seconds (it still counts until `timeout`): a mesh
+    that answers paces the round itself, and pairs that do not answer yet cost at most
+    in_flight / slot requests per second, not a timeout each. Every pair is sent its request in
+    every round, which matters for Nebula: it sets a tunnel up when traffic asks for one."""
     pairs = list(pairs)
-    with ThreadPoolExecutor(min(64, max(1, len(pairs)))) as pool:
-        return dict(zip(pairs, pool.map(lambda p: ping(lab, p[0], ips[p[1]], timeout), pairs)))
+    if len(pairs) > 0xFFFF:
+        raise ValueError(f"{len(pairs)} pairs: at most 65535 per round (16-bit sequence numbers)")
+    result: dict[tuple[str, str], Optional[int]] = dict.fromkeys(pairs)
+    if not pairs:
+        return result
+    socks = _icmp_sockets(lab, sorted({a for a, _ in pairs}))
+    ident = int.from_bytes(os.urandom(2), "big")  # a late reply from an earlier round never matches
+    todo = iter(enumerate(pairs))  # the sequence number is the pair's index
+    pending: dict[int, float] = {}  # seq -> deadline for its answer, oldest first
+    busy: dict[int, float] = {}  # seq -> when it gives up its in-flight place, oldest first
+    sent_all = False
+    try:
+        with selectors.DefaultSelector() as sel:
+            for h, s in socks.items():
+                sel.register(s, selectors.EVENT_READ, h)
+            while True:
+                now = time.monotonic()
+                for queue in (pending, busy):
+                    while queue and next(iter(queue.values())) <= now:
+                        del queue[next(iter(queue))]
+                while not sent_all and len(busy) < in_flight:
+                    if (item := next(todo, None)) is None:
+                        sent_all = True
+                        break
+                    seq, (a, b) = item
+                    try:
+                        socks[a].sendto(_echo(ident, seq), (ips[b], 0))
+                    except OSError:  # ENETUNREACH while the tunnel interface is not there yet
+                        continue
+                    pending[seq], busy[seq] = now + timeout, now + slot
+                if sent_all and not pending:
+                    return result
+                # Wake for the next answer deadline, or for a place to free up while some wait.
+                wake = next(iter(pending.values()), math.inf)
+                if not sent_all and busy:
+                    wake = min(wake, next(iter(busy.values())))
+                for key, _ in sel.select(max(0.0, wake - time.monotonic())):
+                    for seq, ttl in _replies(key.fileobj, ident):  # type: ignore[arg-type]
+                        pair = pairs[seq] if seq < len(pairs) else None
+                        if pair and pair[0] == key.data and seq in pending:
+                            del pending[seq]
+                            busy.pop(seq, None)
+                            result[pair] = ttl
+    finally:
+        for s in socks.values():
+            s.close()
+
+
+def _replies(sock: socket.socket, ident: int) -> Iterator[tuple[int, int]]:
+    """(sequence number, TTL) of every echo reply with `ident` waiting on `sock`."""
+    while True:
+        try:
+            data = sock.recv(2048)
+        except BlockingIOError:
+            return
+        ihl = (data[0] & 0x0F) * 4
+        if len(data) >= ihl + 8:
+            kind, _, _, rid, seq = struct.unpack("!BBHHH", data[ihl : ihl + 8])
+            if kind == _ECHO_REPLY and rid == ident:
+                yield seq, data[8]  # the IP header's TTL
 
 
 def wait_until(
@@ -67,6 +187,30 @@ def wait_until(
             return time.monotonic() - since
         if time.monotonic() - since > timeout:
             return None
+        time.sleep(interval)
+
+
+def wait_all(
+    sample: Callable[[], T],
+    conds: dict[str, Callable[[T], Any]],
+    since: float,
+    timeout: float,
+    interval: float = 0.05,
+) -> dict[str, Optional[float]]:
+    """Like `wait_until` for several conditions on one clock and one measurement: each round
+    takes one `sample()` (e.g. every status and one ping round) and checks on it every
+    condition not yet met, so a condition that implies another is never met before it.
+    Seconds from `since` to the end of the first round each one held in; None for those still
+    unmet after `timeout` seconds."""
+    out: dict[str, Optional[float]] = dict.fromkeys(conds)
+    while True:
+        value = sample()
+        elapsed = time.monotonic() - since
+        for k, cond in conds.items():
+            if out[k] is None and cond(value):
+                out[k] = elapsed
+        if all(v is not None for v in out.values()) or elapsed > timeout:
+            return out
         time.sleep(interval)
 
 
