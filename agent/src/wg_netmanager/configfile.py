@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,76 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(file, "(document)", f"not valid YAML: {type(exc).__name__}") from None
 
 
+# network.sharedKeyFile / previousSharedKeyFile: the key alone in a file of its own (0600),
+# so that net.yaml itself holds no secret (the collection writes it so; --diff can show it).
+KEY_FILE_FIELDS = ("sharedKeyFile", "previousSharedKeyFile")
+MAX_KEY_FILE = 1024  # bytes: a key is 45
+
+
 def load_net(path: Path) -> NetConfig:
+    """net.yaml, with the key files it names read (again on every call: SIGHUP reloads them)."""
     data = load_yaml(path)
-    net = parse_net(data, str(path))
+    net = parse_net(data, str(path), _read_key_files(data, Path(path)))
+    network = data.get("network") if isinstance(data, dict) else None
+    inline = isinstance(network, dict) and any(k in network for k in ("sharedKey", "previousSharedKey"))
     try:
-        if os.stat(path).st_mode & 0o077:
+        if inline and os.stat(path).st_mode & 0o077:
             log.warning("%s is readable by other users but holds the shared key: chmod 600 it", path)
     except OSError:
         pass
     return net
+
+
+def _read_key_files(data: Any, net_file: Path) -> dict[str, tuple[str, str]]:
+    """Field -> (path, text) for each key file net.yaml names; a relative path is taken
+    from net.yaml's directory. Unlike net.yaml (warned about), a key file others can read
+    is refused, as a CA key is: the file has one purpose, and that is the secret."""
+    network = data.get("network") if isinstance(data, dict) else None
+    if not isinstance(network, dict):
+        return {}  # parse_net names the mistake
+    found = {}
+    for fld in KEY_FILE_FIELDS:
+        value = network.get(fld)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(str(net_file), f"network.{fld}", "must be the path of a key file")
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = net_file.parent / path
+        found[fld] = (str(path), _read_key_file(path, net_file, fld))
+    return found
+
+
+def _read_key_file(path: Path, net_file: Path, fld: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(
+            str(path), "(file)", f"cannot read: {exc.strerror} (named by {net_file} network.{fld})"
+        ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigError(str(path), "(file)", "not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                str(path), "(file)", f"mode {mode:04o} lets others read the shared key; chmod 600 it"
+            )
+        try:
+            data = fh.read(MAX_KEY_FILE + 1)
+        except OSError as exc:
+            raise ConfigError(str(path), "(file)", f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_KEY_FILE:
+        raise ConfigError(str(path), "(file)", f"larger than {MAX_KEY_FILE} bytes: not a shared key")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            str(path), "(file)", "not base64 text (create one with: wg_netmanager genkey)"
+        ) from None
 
 
 def load_peer_file(path: Path) -> PeerFile:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -125,21 +125,30 @@ class NodeSettings:
 # --- net.yaml ---
 
 
-def parse_net(data: Any, source: str) -> NetConfig:
+def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] | None = None) -> NetConfig:
+    """`key_files`: what the shell read for `network.sharedKeyFile` and
+    `network.previousSharedKeyFile`, field name -> (path, text); a key may be given inline
+    (sharedKey, as the original tool's net.yaml has it) or in such a file, not both."""
     top = checks.mapping(data, source, "", ("network", "peers"), ("network",))
+    raw = top["network"]
+    by_file = isinstance(raw, dict) and raw.get("sharedKeyFile") is not None
     network = checks.mapping(
-        top["network"],
+        raw,
         source,
         "network",
-        ("sharedKey", "previousSharedKey", "subnet", "caPublicKey", "revokedCerts"),
-        ("sharedKey", "subnet"),
+        ("sharedKey", "sharedKeyFile", "previousSharedKey", "previousSharedKeyFile", "subnet")
+        + ("caPublicKey", "revokedCerts"),
+        ("subnet",) if by_file else ("sharedKey", "subnet"),
     )
-    key = checks.shared_key(network["sharedKey"], source, "network.sharedKey")
-    previous = network.get("previousSharedKey")
-    if previous is not None:
-        previous = checks.shared_key(previous, source, "network.previousSharedKey")
-        if previous == key:
-            raise ConfigError(source, "network.previousSharedKey", "is the same as sharedKey")
+    key = _network_key(network, key_files or {}, source, "sharedKey")
+    assert key is not None  # one of sharedKey and sharedKeyFile is required above
+    previous = _network_key(network, key_files or {}, source, "previousSharedKey")
+    if previous is not None and previous == key:
+        if network.get("previousSharedKeyFile") is not None:
+            raise ConfigError(
+                source, "network.previousSharedKeyFile", "holds the same key as the current one"
+            )
+        raise ConfigError(source, "network.previousSharedKey", "is the same as sharedKey")
     subnet, warning = checks.subnet(network["subnet"], source, "network.subnet")
     ca = network.get("caPublicKey")
     revoked = network.get("revokedCerts") or []
@@ -179,6 +188,23 @@ def parse_net(data: Any, source: str) -> NetConfig:
             f"settings, got {type(raw).__name__}",
         )
     return _with_peers(net, entries, source)
+
+
+def _network_key(
+    network: dict[str, Any], key_files: Mapping[str, tuple[str, str]], source: str, fld: str
+) -> bytes | None:
+    """The key given inline as `fld` or in the file named by `fld`File (read by the shell)."""
+    inline, named = network.get(fld), network.get(f"{fld}File")
+    if named is None:
+        return None if inline is None else checks.shared_key(inline, source, f"network.{fld}")
+    if inline is not None:
+        raise ConfigError(source, f"network.{fld}File", f"give {fld} or {fld}File, not both")
+    if f"{fld}File" not in key_files:
+        raise ConfigError(
+            source, f"network.{fld}File", "the file was not read (load net.yaml with configfile)"
+        )
+    path, text = key_files[f"{fld}File"]
+    return checks.shared_key(text, path, "(file)")
 
 
 def add_static_peers(net: NetConfig, specs: Sequence[str]) -> NetConfig:
