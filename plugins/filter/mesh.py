@@ -2,7 +2,8 @@
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT
 """Filters over the wg_mesh facts and the agent's files; documented in reachability_table.yml,
-path_summary.yml, net_yaml_change.yml and rotation_report.yml."""
+path_summary.yml, net_yaml_change.yml, net_yaml_inline_keys.yml and
+rotation_report.yml."""
 
 from __future__ import annotations
 
@@ -31,5 +32,6 @@ class FilterModule:
             "reachability_table": _wrap(reachability.reachability_table),
             "path_summary": _wrap(reachability.path_summary),
             "net_yaml_change": net_yaml.change,
+            "net_yaml_inline_keys": net_yaml.inline_keys,
             "rotation_report": _wrap(rotation.rotation_report),
         }

@@ -45,9 +45,9 @@ options:
     type: bool
     default: false
 notes:
-  - Lookups run on the controller, also in check mode. Creating the key file is the one
-    controller-side write this collection makes, and it happens in check mode too, so that
-    a check run renders the same configuration a real run would.
+  - Lookups run on the controller, also in check mode. In check mode this lookup creates
+    nothing; a missing file gives an empty string (with O(create)), and a real run makes
+    the key.
   - The key is a secret. Use it only in tasks with C(no_log=true), and keep the file out of
     version control or encrypt it with ansible-vault.
 seealso:
@@ -117,6 +117,8 @@ class LookupModule(LookupBase):
         if not path:
             if not self.get_option("create"):
                 raise AnsibleLookupError(f"shared key file {term} does not exist")
+            if (variables or {}).get("ansible_check_mode"):
+                return ""  # a check run writes nothing; the real run makes the key
             path = self._new_path(term)
             try:
                 if create(path, generate()):

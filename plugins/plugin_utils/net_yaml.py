@@ -3,9 +3,11 @@
 # SPDX-License-Identifier: MIT
 """What a new net.yaml asks of a running agent: nothing, a reload (SIGHUP) or a restart.
 
-The agent applies these fields of `network` on SIGHUP (io/daemon.py `_reload`); any other
-difference needs a restart. The texts hold the shared key: nothing here puts them, or any
-value read from them, into an exception or a return value.
+The agent applies these fields of `network` on SIGHUP (io/daemon.py `_reload`), which reads
+the key files (sharedKeyFile, previousSharedKeyFile) again too; any other difference needs a
+restart. A net.yaml may hold the shared key inline (one written before the key files, or the
+original tool's): nothing here puts the texts, or any value read from them, into an
+exception or a return value.
 """
 
 from __future__ import annotations
@@ -14,7 +16,17 @@ from typing import Any
 
 import yaml
 
-RELOADABLE = frozenset({"sharedKey", "previousSharedKey", "caPublicKey", "revokedCerts"})
+RELOADABLE = frozenset(
+    {
+        "sharedKey",
+        "previousSharedKey",
+        "sharedKeyFile",
+        "previousSharedKeyFile",
+        "caPublicKey",
+        "revokedCerts",
+    }
+)
+INLINE_KEYS = ("sharedKey", "previousSharedKey")
 
 NONE, RELOAD, RESTART = "none", "reload", "restart"
 
@@ -45,3 +57,15 @@ def change(old: Any, new: Any) -> str:
     if _without_reloadable(before) == _without_reloadable(after):
         return RELOAD
     return RESTART
+
+
+def inline_keys(text: Any) -> bool:
+    """Whether a net.yaml text holds a shared key itself (not in a key file); also True for a
+    text that is not YAML, which might: a caller shows such a file to nobody."""
+    if not isinstance(text, str) or not text.strip():
+        return False
+    doc = _parse(text)
+    if not isinstance(doc, dict):
+        return True
+    network = doc.get("network")
+    return not isinstance(network, dict) or any(k in network for k in INLINE_KEYS)

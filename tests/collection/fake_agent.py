@@ -5,8 +5,9 @@ as the agent does (only the keys matter here), serves a status document on a Uni
     python fake_agent.py NET_YAML SOCKET EVENTS HEARS
 
 EVENTS gets one JSON line per event: {"event": "start"|"reload"|"stop", "shared": sha256 of
-sharedKey (first 16 hex digits), "previous": the same of previousSharedKey or null}. HEARS is
-a JSON list the test writes: the status's `onPreviousKey` (missing file: []).
+the shared key (first 16 hex digits; read from sharedKeyFile when net.yaml names one, as the
+agent does), "previous": the same of the previous key or null}. HEARS is a JSON list the test
+writes: the status's `onPreviousKey` (missing file: []).
 """
 
 from __future__ import annotations
@@ -40,9 +41,15 @@ class FakeAgent:
         self.server.listen(8)
         self.server.settimeout(0.2)
 
+    def key(self, network: dict[str, Any], field: str) -> Any:
+        """The key inline, or in the file named by FIELD + File (relative: beside net.yaml)."""
+        if network.get(f"{field}File"):
+            return (self.net.parent / network[f"{field}File"]).read_text().strip()
+        return network.get(field)
+
     def load(self, event: str) -> None:
         network = (yaml.safe_load(self.net.read_text()) or {}).get("network", {})
-        self.keys = (digest(network.get("sharedKey")), digest(network.get("previousSharedKey")))
+        self.keys = (digest(self.key(network, "sharedKey")), digest(self.key(network, "previousSharedKey")))
         with self.events.open("a") as out:
             out.write(json.dumps({"event": event, "shared": self.keys[0], "previous": self.keys[1]}) + "\n")
 

@@ -296,7 +296,7 @@ def test_a_host_taken_out_is_revoked_even_under_limit(steps: dict[str, Any]) -> 
 
 
 def test_a_limit_run_renders_what_a_full_run_renders(steps: dict[str, Any]) -> None:
-    render = steps["full"]["tasks"]["Write net.yaml (carries the shared key)"]
+    render = steps["full"]["tasks"]["Write net.yaml"]
     assert not render["alpha"]["changed"], render["alpha"]
     assert steps["full_files"]["beta"]["net"] == steps["limit_files"]["alpha"]["net"]
     assert changed(steps["full"]) == {"alpha": 0, "beta": 1}  # its net.yaml: charlie revoked
@@ -305,7 +305,7 @@ def test_a_limit_run_renders_what_a_full_run_renders(steps: dict[str, Any]) -> N
 def test_shared_key_mode_keeps_the_pins_and_drops_the_ca(steps: dict[str, Any]) -> None:
     files = steps["shared_files"]
     network, peers = net(files, "charlie")["network"], net(files, "charlie")["peers"]
-    assert set(network) == {"sharedKey", "subnet"}
+    assert set(network) == {"sharedKeyFile", "subnet"}
     assert peers["beta"]["publicKey"] == steps["beta_key"]
     assert "cert" not in peer(files, "alpha")
     assert files["alpha"]["cert"] is None  # removed from the node
@@ -325,7 +325,25 @@ def test_shared_key_mode_from_the_start_pins_keys_and_makes_no_ca(tmp_path: Path
     files = mesh.rendered()
     assert len({files[h]["net"] for h in HOSTS}) == 1
     network, peers = net(files, "alpha")["network"], net(files, "alpha")["peers"]
-    assert set(network) == {"sharedKey", "subnet"}
+    assert set(network) == {"sharedKeyFile", "subnet"}
     assert peers["beta"]["publicKey"] == mesh.node_key("beta")
     assert not mesh.ca.exists()
     assert sorted(p.name for p in mesh.keys.iterdir()) == ["alpha.pub", "beta.pub", "charlie.pub"]
+
+
+def test_check_mode_before_the_first_run_makes_no_ca_key_or_certificate(tmp_path: Path) -> None:
+    if not AGENT.exists() or os.geteuid() != 0:
+        pytest.skip("needs root and the agent in .venv")
+    mesh = Mesh(tmp_path)
+    run = mesh.run("--check", "--diff")
+    assert not mesh.ctl.exists()  # no shared key, no CA, no node keys
+    assert mesh.snapshot() == {}  # and nothing on the nodes
+    (init,) = run["tasks"]["Create the network CA on the controller (once; a CA is never replaced)"].values()
+    assert init["changed"]
+    written = run["tasks"]["Write net.yaml"]
+    assert all(written[h]["changed"] for h in HOSTS)
+    after = yaml.safe_load(written["alpha"]["diff"][0]["after"])
+    assert after["network"]["caPublicKey"] == "(check mode: the key of the CA a real run makes)"
+    assert after["network"]["sharedKeyFile"] == "shared.key"
+    signing = run["tasks"]["Sign or renew the node's certificate on the controller"]
+    assert all(r.get("skipped") for r in signing.values())

@@ -1,7 +1,9 @@
-"""A bad mesh inventory stops playbooks/site.yml in play 1, before any host is contacted.
+"""A bad mesh inventory stops playbooks/site.yml in its checks of the whole mesh, on the
+controller, before any host is contacted (the play gathers facts after them), also under
+--limit, which does not shrink the inventory group the checks look at.
 
-The mesh hosts point at TEST-NET-1 addresses (RFC 5737) over ssh: if the playbook ever
-reached play 2, it would report them unreachable instead of the validation message.
+The mesh hosts point at TEST-NET-1 addresses (RFC 5737) over ssh: if the playbook ever got
+past the checks, it would report them unreachable instead of the validation message.
 """
 
 from __future__ import annotations
@@ -55,15 +57,22 @@ def _run(env: dict[str, str], inventory: Path, *extra: str) -> tuple[int, dict[s
         raise AssertionError(f"no JSON output:\n{proc.stdout}\n{proc.stderr}") from None
 
 
+PLAY = "Deploy WireGuard and the wg_netmanager agent"
+
+
 def _failure(doc: dict[str, Any]) -> str:
-    """The one failed task's message; also checks that only play 1 ran, on localhost only."""
-    assert [play["play"]["name"] for play in doc["plays"]] == ["Validate the mesh inventory"]
+    """The one failed task's message; also checks that the run stopped before any host was
+    contacted (no facts gathered, no host unreachable) and that the task ran on localhost."""
+    assert [play["play"]["name"] for play in doc["plays"]] == [PLAY]
     failed = []
     for task in doc["plays"][0]["tasks"]:
-        assert set(task["hosts"]) == {"localhost"}, task["task"]["name"]
-        if task["hosts"]["localhost"].get("failed"):
-            failed.append(task["hosts"]["localhost"]["msg"])
+        assert task["task"]["name"] != "Gather facts"
+        for result in task["hosts"].values():
+            assert result["_ansible_delegated_vars"]["ansible_host"] == "localhost", task["task"]["name"]
+            if result.get("failed"):
+                failed.append(result["msg"])
     assert len(failed) == 1, failed
+    assert all(stats["unreachable"] == 0 for stats in doc["stats"].values()), doc["stats"]
     return str(failed[0])
 
 
@@ -90,7 +99,7 @@ def _failure(doc: dict[str, Any]) -> str:
         pytest.param({"alpha": {}}, ["alpha", "wg_ip"], id="missing-wg_ip"),
     ],
 )
-def test_bad_inventory_fails_in_play_one(
+def test_bad_inventory_fails_before_any_host_is_contacted(
     ansible_env: dict[str, str], tmp_path: Path, change: dict[str, Any], expected: list[str]
 ) -> None:
     rc, doc = _run(ansible_env, _inventory(tmp_path, {**GOOD, **change}))
@@ -101,6 +110,17 @@ def test_bad_inventory_fails_in_play_one(
     assert not (tmp_path / "mesh.key").exists(), "the shared key was made for a bad mesh"
 
 
+def test_limit_checks_the_whole_mesh(ansible_env: dict[str, str], tmp_path: Path) -> None:
+    """Under --limit alpha, charlie's mistake still stops the run: the checks look at the
+    inventory group, not at the hosts of the run."""
+    inventory = _inventory(tmp_path, {**GOOD, "charlie": {"wg_ip": "10.1.1.1"}})
+    rc, doc = _run(ansible_env, inventory, "--limit", "alpha")
+    assert rc != 0
+    message = _failure(doc)
+    assert "charlie" in message and "10.1.1.1" in message, message
+    assert set(doc["stats"]) == {"alpha"}
+
+
 def test_inconsistent_subnet_is_named(ansible_env: dict[str, str], tmp_path: Path) -> None:
     inventory = _inventory(tmp_path, {**GOOD, "charlie": {"wg_ip": "10.1.1.3", "wg_subnet": "10.2.0.0/16"}})
     rc, doc = _run(ansible_env, inventory)
@@ -109,15 +129,20 @@ def test_inconsistent_subnet_is_named(ansible_env: dict[str, str], tmp_path: Pat
     assert "wg_subnet" in message and "charlie=10.2.0.0/16" in message, message
 
 
-def test_good_inventory_passes_play_one(ansible_env: dict[str, str], tmp_path: Path) -> None:
-    """The same inventory, valid: play 1 passes, makes the key, and play 2 finds the
+@pytest.mark.parametrize("limit", [(), ("--limit", "charlie")], ids=["all", "limit"])
+def test_good_inventory_passes_the_checks(
+    ansible_env: dict[str, str], tmp_path: Path, limit: tuple[str, ...]
+) -> None:
+    """The same inventory, valid: the checks pass, make the key, and the play then finds the
     (unreachable) hosts, which shows the bad cases above really stopped before them."""
-    rc, doc = _run(ansible_env, _inventory(tmp_path, GOOD))
+    rc, doc = _run(ansible_env, _inventory(tmp_path, GOOD), *limit)
     assert rc != 0
-    names = [play["play"]["name"] for play in doc["plays"]]
-    assert names[0] == "Validate the mesh inventory"
-    assert len(names) == 2
-    assert all(not task["hosts"]["localhost"].get("failed") for task in doc["plays"][0]["tasks"])
-    assert doc["stats"]["alpha"]["unreachable"] == 1
+    assert [play["play"]["name"] for play in doc["plays"]] == [PLAY]
+    names = [task["task"]["name"] for task in doc["plays"][0]["tasks"]]
+    assert names[-1] == "Gather facts"
+    checks = doc["plays"][0]["tasks"][:-1]
+    assert checks and all(not r.get("failed") for task in checks for r in task["hosts"].values())
+    first = "charlie" if limit else "alpha"
+    assert doc["stats"][first]["unreachable"] == 1
     key = tmp_path / "mesh.key"
     assert key.exists() and key.stat().st_mode & 0o777 == 0o600

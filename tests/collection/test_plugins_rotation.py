@@ -196,6 +196,50 @@ def test_net_yaml_change_ca_fields_reload() -> None:
     assert net_yaml.change(old, revoked) == "reload"
 
 
+KEY_FILES = """\
+network:
+  sharedKeyFile: "shared.key"
+{previous}  subnet: "10.1.1.0/24"
+peers:
+  beta: {{endPoint: "198.51.100.2:50000", adminPort: 50001, wgIp: 10.1.1.2}}
+"""
+
+
+def key_files(rotating: bool = False) -> str:
+    return KEY_FILES.format(previous='  previousSharedKeyFile: "shared.key.previous"\n' if rotating else "")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "change"),
+    [
+        (net(), key_files(), "reload"),  # the key moves out of net.yaml
+        (net(NEW, OLD), key_files(True), "reload"),
+        (key_files(), key_files(True), "reload"),  # phase 1
+        (key_files(True), key_files(), "reload"),  # phase 2
+        (key_files(), key_files(), "none"),  # only the key file changed: its task reloads
+        (key_files(), key_files().replace("50001", "50003"), "restart"),
+    ],
+)
+def test_net_yaml_change_with_key_files(old: str, new: str, change: str) -> None:
+    assert net_yaml.change(old, new) == change
+
+
+@pytest.mark.parametrize(
+    ("text", "inline"),
+    [
+        (net(), True),
+        (net(NEW, OLD), True),
+        (key_files(), False),
+        (key_files(True), False),
+        ("", False),
+        ("network: [unclosed", True),  # might hold a key: show it to nobody
+        ("just text", True),
+    ],
+)
+def test_net_yaml_inline_keys(text: str, inline: bool) -> None:
+    assert net_yaml.inline_keys(text) is inline
+
+
 def test_rotation_report_names_every_blocker() -> None:
     report = rotation.rotation_report(
         {

@@ -83,7 +83,10 @@ def sha(key: str) -> str:
 
 def test_lookup_creates_then_reads(run_adhoc: Any, tmp_path: Path) -> None:
     path = tmp_path / "secrets" / "shared_key"
-    first = _lookup(run_adhoc, path, "--check")  # lookups write in check mode too
+    check = _lookup(run_adhoc, path, "--check")  # a check run writes nothing
+    assert (check.get("failed"), check.get("msg")) == (None, sha("")), check
+    assert not path.parent.exists()
+    first = _lookup(run_adhoc, path)
     assert not first.get("failed"), first
     key = path.read_text().strip()
     assert first["msg"] == sha(key)

@@ -151,6 +151,12 @@ class Mesh:
     def net(self, host: str) -> dict[str, Any]:
         return yaml.safe_load((self.out / host / "net.yaml").read_text())
 
+    def node_keys(self, host: str) -> tuple[str, str | None]:
+        """The node's (key, previous key or None), from the files beside its net.yaml."""
+        shared, previous = self.out / host / "shared.key", self.out / host / "shared.key.previous"
+        assert {p.stat().st_mode & 0o777 for p in (shared, previous) if p.exists()} == {0o600}
+        return shared.read_text().strip(), previous.read_text().strip() if previous.exists() else None
+
     def keys(self) -> tuple[str, str | None]:
         """The controller's (key, previous key or None)."""
         previous = self.ctl / "mesh.key.previous"
@@ -232,6 +238,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Any:
         mesh.wait_started()
         s["k0"] = mesh.keys()
         s["net0"] = {h: (mesh.out / h / "net.yaml").read_text() for h in HOSTS}
+        s["node_keys0"] = {h: mesh.node_keys(h) for h in HOSTS}
         s["deployed"] = m = mark(mesh)
 
         before = mesh.snapshot()
@@ -243,6 +250,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Any:
         s["modes"] = {p.name: p.stat().st_mode & 0o777 for p in mesh.ctl.iterdir()}
         s["phase1_events"], m = new_events(mesh, m), mark(mesh)
         s["phase1_nets"] = {h: mesh.net(h) for h in HOSTS}
+        s["phase1_keys"] = {h: mesh.node_keys(h) for h in HOSTS}
         s["phase1_text"] = (mesh.out / "alpha" / "net.yaml").read_text()
 
         before = mesh.snapshot()
@@ -252,6 +260,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Any:
         s["deploy_mid"] = mesh.deploy()
         s["deploy_mid_events"], m = new_events(mesh, m), mark(mesh)
         s["deploy_mid_nets"] = {h: mesh.net(h) for h in HOSTS}
+        s["deploy_mid_keys"] = {h: mesh.node_keys(h) for h in HOSTS}
         s["phase1_again"] = mesh.rotate()
         s["phase1_again_keys"] = mesh.keys()
         s["phase1_again_events"], m = new_events(mesh, m), mark(mesh)
@@ -272,6 +281,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> Any:
         s["k2"] = mesh.keys()
         s["phase2_events"], m = new_events(mesh, m), mark(mesh)
         s["final_nets"] = {h: mesh.net(h) for h in HOSTS}
+        s["final_keys"] = {h: mesh.node_keys(h) for h in HOSTS}
         s["final_text"] = (mesh.out / "alpha" / "net.yaml").read_text()
         s["phase2_again"] = mesh.rotate(*finish)
         s["phase2_again_events"] = new_events(mesh, m)
@@ -290,6 +300,8 @@ def test_deployment_starts_each_agent_with_one_key(steps: dict[str, Any]) -> Non
             "previous": None,
         }
         assert "previousSharedKey" not in steps["net0"][host]
+        assert steps["node_keys0"][host] == (key, None)
+        assert mesh.net(host)["network"]["sharedKeyFile"] == "shared.key"
         assert mesh.net(host)["peers"]["beta"]["endPoint"] == "198.51.100.2:50000"
 
 
@@ -299,8 +311,15 @@ def test_check_mode_writes_no_key_and_says_what_would_change(steps: dict[str, An
     (state,) = run["tasks"][_KEYS].values()
     assert state["changed"] and state["steps"] == ["keep-previous", "new-key"]
     assert state["diff"]["after"].startswith("rotation: in progress")
-    written = run["tasks"]["Write net.yaml (carries the shared key)"]
-    assert all(written[h]["changed"] for h in HOSTS)
+    for task in (
+        "Write net.yaml",
+        "Write the shared key file",
+        "Write the previous shared key file (rotation in progress)",
+    ):
+        assert all(run["tasks"][task][h]["changed"] for h in HOSTS), task
+    # net.yaml holds no key: --diff shows it.
+    after = yaml.safe_load(run["tasks"]["Write net.yaml"]["alpha"]["diff"][0]["after"])
+    assert after["network"]["previousSharedKeyFile"] == "shared.key.previous"
     assert "(check mode: the new key)" not in json.dumps(run)  # the stand-in is no_log too
 
 
@@ -313,13 +332,18 @@ def test_phase1_keeps_the_old_key_and_makes_a_new_one(steps: dict[str, Any]) -> 
 def test_phase1_writes_both_keys_and_reloads_never_restarts(steps: dict[str, Any]) -> None:
     (k1, k0), run = steps["k1"], steps["phase1"]
     network = steps["phase1_nets"]["alpha"]["network"]
-    assert (network["sharedKey"], network["previousSharedKey"]) == (k1, k0)
+    assert steps["phase1_keys"]["alpha"] == (k1, k0)
+    assert network["previousSharedKeyFile"] == "shared.key.previous"
     assert run["tasks"]["Reload wg_netmanager (no init system)"]["alpha"]["changed"]
     assert not any("Restart" in name or "Stop" in name for name in run["tasks"])
-    assert f'  sharedKey: "{k1}"\n  # A rotation is in progress' in steps["phase1_text"]
-    assert f'\n  previousSharedKey: "{k0}"\n  subnet: "10.1.1.0/24"\n' in steps["phase1_text"]
+    assert '  sharedKeyFile: "shared.key"\n  # A rotation is in progress' in steps["phase1_text"]
+    assert (
+        '\n  previousSharedKeyFile: "shared.key.previous"\n  subnet: "10.1.1.0/24"\n' in steps["phase1_text"]
+    )
+    assert k0 not in steps["phase1_text"] and k1 not in steps["phase1_text"]
     assert steps["phase1_events"] == {"alpha": [], "beta": []}  # alpha missed the SIGHUP
-    assert "previousSharedKey" not in steps["phase1_nets"]["beta"]["network"]  # not reached
+    assert "previousSharedKeyFile" not in steps["phase1_nets"]["beta"]["network"]  # not reached
+    assert steps["phase1_keys"]["beta"] == (k0, None)
     assert set(run["stats"]) == {"alpha"}
 
 
@@ -354,9 +378,11 @@ def test_a_deployment_mid_rotation_keeps_both_keys_and_reloads(steps: dict[str, 
         "alpha": [],
         "beta": [{"event": "reload", "shared": digest(k1), "previous": digest(k0)}],
     }
-    assert changed(steps["deploy_mid"]) == {"alpha": 0, "beta": 2}  # net.yaml, the reload
+    # The two key files, net.yaml, the reload.
+    assert changed(steps["deploy_mid"]) == {"alpha": 0, "beta": 4}
     for host in HOSTS:
-        assert steps["deploy_mid_nets"][host]["network"]["previousSharedKey"] == k0
+        assert steps["deploy_mid_nets"][host]["network"]["previousSharedKeyFile"] == "shared.key.previous"
+        assert steps["deploy_mid_keys"][host] == (k1, k0)
 
 
 def test_phase1_again_makes_no_other_key_and_reloads_only_the_agent_that_missed_it(
@@ -386,8 +412,8 @@ def test_phase2_check_mode_removes_nothing(steps: dict[str, Any]) -> None:
     assert steps["refused_events"] == {h: [] for h in HOSTS}
     (state,) = steps["check2"]["tasks"][_KEYS].values()
     assert state["changed"] and state["steps"] == ["drop-previous"]
-    written = steps["check2"]["tasks"]["Write net.yaml (carries the shared key)"]
-    assert all(written[h]["changed"] for h in HOSTS)
+    for task in "Write net.yaml", "Remove the previous shared key file (no rotation in progress)":
+        assert all(steps["check2"]["tasks"][task][h]["changed"] for h in HOSTS), task
 
 
 def test_phase2_drops_the_previous_key_everywhere_with_reloads(steps: dict[str, Any]) -> None:
@@ -397,10 +423,10 @@ def test_phase2_drops_the_previous_key_everywhere_with_reloads(steps: dict[str, 
         h: [{"event": "reload", "shared": digest(k1), "previous": None}] for h in HOSTS
     }
     for host in HOSTS:
-        assert steps["final_nets"][host]["network"]["sharedKey"] == k1
-        assert "previousSharedKey" not in steps["final_nets"][host]["network"]
-    # The same file as before the rotation, but for the key.
-    assert steps["final_text"] == steps["net0"]["alpha"].replace(steps["k0"][0], k1)
+        assert steps["final_keys"][host] == (k1, None)
+        assert "previousSharedKeyFile" not in steps["final_nets"][host]["network"]
+    # The same file as before the rotation: only the key file changed.
+    assert steps["final_text"] == steps["net0"]["alpha"]
 
 
 def test_phase2_cuts_off_a_peer_outside_the_inventory_without_waiting(steps: dict[str, Any]) -> None:
