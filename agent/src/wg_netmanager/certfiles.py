@@ -14,14 +14,13 @@ import base64
 import binascii
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from .core import checks, trust
 from .core.cert import CaKey, Cert, CertError, decode, encode
 from .core.checks import ConfigError
 from .core.config import NetConfig, NodeSettings
-from .fsutil import fsync_dir
+from .fsutil import fsync_dir, read_small_text
 
 CERT_BANNER = "WG_NETMANAGER CERTIFICATE"
 CA_KEY_BANNER = "WG_NETMANAGER CA PRIVATE KEY"
@@ -133,25 +132,7 @@ def read_ca_public_key(path: Path) -> bytes:
 
 def _read_text(path: Path) -> tuple[str, int]:
     """The file's text and mode."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ConfigError(str(path), "(file)", f"cannot read: {exc.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ConfigError(str(path), "(file)", "not a regular file")
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            data = fh.read(MAX_FILE + 1)
-        except OSError as exc:
-            raise ConfigError(str(path), "(file)", f"cannot read: {exc.strerror}") from None
-    if len(data) > MAX_FILE:
-        raise ConfigError(str(path), "(file)", f"larger than {MAX_FILE} bytes: not one of ours")
-    try:
-        return data.decode("ascii"), stat.S_IMODE(info.st_mode)
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "(file)", "not a text file") from None
+    return read_small_text(path, MAX_FILE, "not one of ours", "not a text file")
 
 
 def _write_new(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .core.config import DEFAULT_NET_FILE, ConfigError, NetConfig, PeerFile, parse_net, parse_peer_file
+from .fsutil import read_small_text
 
 log = logging.getLogger(__name__)
 
@@ -117,34 +117,21 @@ def _read_key_files(data: Any, net_file: Path) -> dict[str, tuple[str, str]]:
 
 
 def _read_key_file(path: Path, net_file: Path, fld: str) -> str:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ConfigError(
-            str(path), "(file)", f"cannot read: {exc.strerror} (named by {net_file} network.{fld})"
-        ) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ConfigError(str(path), "(file)", "not a regular file")
-    with os.fdopen(fd, "rb") as fh:
-        mode = stat.S_IMODE(info.st_mode)
+    def private(mode: int) -> None:
         if mode & 0o077:
             raise ConfigError(
                 str(path), "(file)", f"mode {mode:04o} lets others read the shared key; chmod 600 it"
             )
-        try:
-            data = fh.read(MAX_KEY_FILE + 1)
-        except OSError as exc:
-            raise ConfigError(str(path), "(file)", f"cannot read: {exc.strerror}") from None
-    if len(data) > MAX_KEY_FILE:
-        raise ConfigError(str(path), "(file)", f"larger than {MAX_KEY_FILE} bytes: not a shared key")
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError:
-        raise ConfigError(
-            str(path), "(file)", "not base64 text (create one with: wg_netmanager genkey)"
-        ) from None
+
+    text, _ = read_small_text(
+        path,
+        MAX_KEY_FILE,
+        "not a shared key",
+        "not base64 text (create one with: wg_netmanager genkey)",
+        private,
+        f"named by {net_file} network.{fld}",
+    )
+    return text
 
 
 def load_peer_file(path: Path) -> PeerFile:
