@@ -167,3 +167,39 @@ class Mesh:
                 self.procs.get(host) and self.procs[host].kill()
             except Exception:
                 pass
+
+
+def pingers(mesh: Mesh) -> dict[tuple[str, str], subprocess.Popen[str]]:
+    """Every ordered pair pinging every 0.1 s, until SIGINT (then `losses` of the output)."""
+    return {
+        (a, b): mesh.lab.host(a).popen(
+            ["ping", "-n", "-i", "0.1", "-W", "1", mesh.wg_ip(b)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        for a, b in mesh.pairs()
+    }
+
+
+def losses(out: str) -> tuple[int, int, int]:
+    """(sent, lost, longest run lost) from ping's output."""
+    seqs = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+)", out)})
+    sent = int(m.group(1)) if (m := re.search(r"(\d+) packets transmitted", out)) else 0
+    if not seqs:
+        return sent, sent, sent
+    gaps = [b - a - 1 for a, b in zip([0, *seqs], [*seqs, sent + 1])]
+    return sent, sum(gaps), max(gaps)
+
+
+Pingers = dict[tuple[str, str], subprocess.Popen[str]]
+
+
+def loss_table(procs: Pingers) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """Stop the `pingers` and print, per pair, pings sent, lost and the longest run lost."""
+    for p in procs.values():
+        p.send_signal(signal.SIGINT)
+    table = {pair: losses(p.communicate(timeout=10)[0]) for pair, p in procs.items()}
+    print("\npair               sent  lost  longest")
+    for (a, b), (sent, lost, gap) in sorted(table.items()):
+        print(f"{a:>8} -> {b:<8} {sent:5d} {lost:5d} {gap:8d}")
+    return table

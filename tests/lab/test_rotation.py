@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import signal
-import subprocess
 import time
 from typing import Any
 
 import pytest
-from meshlab import SEED_BASIC_PATHS, Mesh, wait_for
+from meshlab import SEED_BASIC_PATHS, Mesh, losses, pingers, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -42,27 +40,6 @@ def observe(mesh: Mesh, seconds: float = 11) -> None:
     the control channel has dropped out by then), ending when every pair pings."""
     start = time.monotonic()
     wait_for(lambda: time.monotonic() - start > seconds and mesh.all_ping(), seconds + 20, 0.5, "steady")
-
-
-def pingers(mesh: Mesh) -> dict[tuple[str, str], subprocess.Popen[str]]:
-    return {
-        (a, b): mesh.lab.host(a).popen(
-            ["ping", "-n", "-i", "0.1", "-W", "1", mesh.wg_ip(b)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        for a, b in mesh.pairs()
-    }
-
-
-def losses(out: str) -> tuple[int, int, int]:
-    """(sent, lost, longest run lost) from ping's output."""
-    seqs = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+)", out)})
-    sent = int(m.group(1)) if (m := re.search(r"(\d+) packets transmitted", out)) else 0
-    if not seqs:
-        return sent, sent, sent
-    gaps = [b - a - 1 for a, b in zip([0, *seqs], [*seqs, sent + 1])]
-    return sent, sum(gaps), max(gaps)
 
 
 @pytest.mark.timeout(300)

@@ -46,8 +46,10 @@ def fake_daemon(monkeypatch: pytest.MonkeyPatch) -> list[tuple[NodeSettings, Net
     calls: list[tuple[NodeSettings, NetConfig]] = []
     module = types.ModuleType("wg_netmanager.io.daemon")
 
-    def run(settings: NodeSettings, net: NetConfig, reload: Callable[[], NetConfig]) -> int:
-        assert reload() == net  # SIGHUP reads the same files again
+    def run(
+        settings: NodeSettings, net: NetConfig, reload: Callable[[], tuple[NetConfig, NodeSettings]]
+    ) -> int:
+        assert reload() == (net, settings)  # SIGHUP reads the same files again
         calls.append((settings, net))
         return 0
 

@@ -160,10 +160,12 @@ def test_sighup_reads_the_key_file_again(tmp_path: Path, monkeypatch: pytest.Mon
     """The daemon's reload (io/daemon.py `_reload`) calls the CLI's: it goes through
     load_net again, so a rotation that rewrites only the key file takes effect."""
     key_file = write(tmp_path / "shared.key", KEY)
-    reloads: list[Callable[[], NetConfig]] = []
+    reloads: list[Callable[[], tuple[NetConfig, NodeSettings]]] = []
     module: Any = types.ModuleType("wg_netmanager.io.daemon")
 
-    def run(settings: NodeSettings, net: NetConfig, reload: Callable[[], NetConfig]) -> int:
+    def run(
+        settings: NodeSettings, net: NetConfig, reload: Callable[[], tuple[NetConfig, NodeSettings]]
+    ) -> int:
         reloads.append(reload)
         return 0
 
@@ -171,9 +173,9 @@ def test_sighup_reads_the_key_file_again(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "wg_netmanager.io.daemon", module)
     assert main(["-c", str(net_file(tmp_path)), "-n", "alice", "-a", "10.1.1.1"]) == 0
     (reload,) = reloads
-    assert reload().shared_key == bytes(range(32))
+    assert reload()[0].shared_key == bytes(range(32))
     write(key_file, OTHER)
-    assert reload().shared_key == bytes(range(32, 64))
+    assert reload()[0].shared_key == bytes(range(32, 64))
     key_file.chmod(0o644)
     with pytest.raises(ConfigError):  # the daemon logs it and keeps the keys it has
         reload()

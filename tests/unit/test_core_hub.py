@@ -284,3 +284,15 @@ def test_ipv6_observed_endpoint_is_not_published() -> None:
     hub = joined(ALICE)
     hub.observed(ALICE.public_key, Endpoint("2001:db8::1", 50000))
     assert hub.members[ALICE.public_key].info.endpoint is None and not hub.dirty
+
+
+def test_a_reload_drops_a_member_whose_claim_the_new_static_nodes_contradict() -> None:
+    bob = node("bob", "10.1.1.7", 7)
+    hub = joined(ALICE, bob, replace(GAMMA, static=False, endpoint=None))
+    assert hub.members[GAMMA.public_key].info.static
+    # alice's address becomes static node dave's; gamma is no longer a static node
+    hub.set_statics({ME.wg_ip: "beta", ALICE.wg_ip: "dave"})
+    assert set(hub.members) == {bob.public_key, GAMMA.public_key}
+    assert not hub.members[GAMMA.public_key].info.static
+    assert hub.check_claim(ALICE) is not None  # and refused if it says HELLO again
+    assert hub.commit()  # the table changed

@@ -63,14 +63,20 @@ def setup_logging(verbose: int) -> None:
     logging.getLogger().setLevel(level)
 
 
-def _settings(args: argparse.Namespace, need_node: bool) -> tuple[NetConfig, NodeSettings | None]:
+def _settings(
+    args: argparse.Namespace, need_node: bool, warn: Callable[[str], None] | None = None
+) -> tuple[NetConfig, NodeSettings | None]:
+    """net.yaml and this node's settings; net.yaml's warnings to stderr (or to `warn`)."""
     if args.config is None:
         args.config = default_net_file()
     if args.peer_config is None:
         args.peer_config = default_peer_file()
     net = add_static_peers(load_net(args.config), args.static_peer)
     for warning in net.warnings:
-        print(warning, file=sys.stderr)
+        if warn is None:
+            print(warning, file=sys.stderr)
+        else:
+            warn(warning)
     peer_file = load_peer_file(args.peer_config) if args.peer_config else None
     overrides = peer_overrides(
         name=args.name,
@@ -109,8 +115,10 @@ def cmd_run(argv: Sequence[str]) -> int:
     # Imported here: the daemon pulls in the backends, which `status` and `genkey` don't need.
     daemon = importlib.import_module("wg_netmanager.io.daemon")
 
-    def reload() -> NetConfig:  # SIGHUP
-        return add_static_peers(load_net(args.config), args.static_peer)
+    def reload() -> tuple[NetConfig, NodeSettings]:  # SIGHUP
+        new, again = _settings(args, need_node=True, warn=lambda text: log.debug("reload: %s", text))
+        assert again is not None
+        return new, again
 
     return int(daemon.run(settings, net, reload))
 

@@ -51,11 +51,17 @@ class Client:
         self.every, self.idle_every = every  # heartbeat while unsettled, and once settled
         self.next_heartbeat = now
         self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
-        # Rendezvous hashing: every node ranks the static nodes its own way, the same in
-        # every run, so the members spread over them and a lost one moves only its own.
+        self.own_key = own_key
+        self.ranked: list[HubLink] = []
+        self.rank()
+
+    def rank(self) -> None:
+        """Rendezvous hashing: every node ranks the static nodes its own way, the same in
+        every run, so the members spread over them and a lost one (or one added or removed by
+        a reload) moves only its own."""
         self.ranked = sorted(
-            links.by_name.values(),
-            key=lambda lk: hashlib.blake2s(own_key + lk.cfg.wg_ip.packed, digest_size=8).digest(),
+            self.links.by_name.values(),
+            key=lambda lk: hashlib.blake2s(self.own_key + lk.cfg.wg_ip.packed, digest_size=8).digest(),
         )
 
     def contacted(self, now: float) -> list[HubLink]:

@@ -145,8 +145,10 @@ def status_document(
     drops: Mapping[str, int],
     peers: list[dict[str, Any]],
     name_of: Callable[[bytes], str],
+    statics: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """`wg_netmanager status --json`: this node, its peers (`peer_status`), its drops."""
+    """`wg_netmanager status --json`: this node, its peers (`peer_status`), its drops, the
+    static nodes it is configured with (but itself) and whether each answers."""
     return {
         "name": params.name,
         "wgIp": str(params.wg_ip),
@@ -157,5 +159,6 @@ def status_document(
         "onPreviousKey": sorted(name_of(k) for k in codec.on_previous()),
         "converged": bool(peers) and all(peer["path"] != "none" for peer in peers),
         "drops": dict(drops),
+        "staticNodes": dict(statics),
         "peers": peers,
     }

@@ -92,6 +92,24 @@ class Hub:
         self._deltas: dict[int, tuple[list[NodeInfo], list[str]]] = {}
         self._encoded_updates: dict[int, list[tuple[int, bytes]]] = {}  # by base version
 
+    def set_statics(self, statics: dict[IPv4Address, Optional[str]]) -> None:
+        """A new list of static nodes (a reload). A member whose claim it now contradicts (it
+        holds a static node's address, or a static node's name at another address) goes; it
+        is refused if it says HELLO again."""
+        if statics == self.statics:
+            return
+        self.statics = statics
+        self._static_names = {name: ip for ip, name in statics.items() if name is not None}
+        for key, member in list(self.members.items()):
+            if self.check_claim(member.info) is not None:
+                log.info("node %s (%s) dropped: it is not a static node", member.info.name, member.info.wg_ip)
+                self.leave(key)
+            elif member.info.static != (member.info.wg_ip in statics):
+                static = not member.info.static  # as `hello` would set it
+                endpoint = member.info.endpoint if static else member.observed
+                member.info = replace(member.info, static=static, endpoint=endpoint)
+                self._changed()
+
     @property
     def me(self) -> NodeInfo:
         return self._me

@@ -194,6 +194,24 @@ class StaticLinks:
         }
         self._at = {link.cfg.wg_ip: link for link in self.by_name.values()}
 
+    def update(self, statics: tuple[StaticNode, ...], own: Optional[StaticNode]) -> bool:
+        """A new list of static nodes (a reload): the link to one configured as before keeps
+        all it holds; one that is new or configured differently (endpoint, ports, pinned key)
+        starts afresh, as at start-up; one no longer listed goes. True if any link changed."""
+        links = {}
+        for s in statics:
+            if s is not own:
+                old = self.by_name.get(s.name)
+                kept = old is not None and old.cfg == s
+                links[s.name] = old if kept and old is not None else HubLink(s, s.address, key=s.public_key)
+        changed = links.keys() != self.by_name.keys() or any(
+            link is not self.by_name[name] for name, link in links.items()
+        )
+        self.by_name.clear()  # the same dict: Node.links is this one
+        self.by_name.update(links)
+        self._at = {link.cfg.wg_ip: link for link in links.values()}
+        return changed
+
     def at(self, wg_ip: IPv4Address) -> Optional[HubLink]:
         return self._at.get(wg_ip)
 

@@ -19,6 +19,7 @@ import logging
 import math
 import random
 from collections import Counter
+from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Any, Optional
 
@@ -149,6 +150,29 @@ class Node:
         """Names of the static nodes whose DNS name the shell should look up now (see
         `StaticLinks.resolve_due`); it answers with `set_static_address`."""
         return self.static_links.resolve_due(now)
+
+    def set_statics(self, statics: tuple[StaticNode, ...], now: float) -> bool:
+        """A new list of static nodes (a reload): links to the ones configured as before keep
+        what they hold, and so do the WireGuard peers and paths behind them; new ones are
+        asked at once, removed ones are dropped. Whether we are a static node, and as which,
+        cannot change while running (ValueError: restart). True if anything changed."""
+        p = replace(self.p, statics=statics)
+        own = p.own_static
+        if (own is None) != (self.p.own_static is None) or (
+            own is not None and self.p.own_static is not None and own.name != self.p.own_static.name
+        ):
+            raise ValueError("whether this node is a static node changed")
+        if p == self.p:
+            return False
+        self.p = p
+        self.static_links.update(statics, own)
+        self.client.rank()
+        if self.hub is not None:
+            self.hub.set_statics({s.wg_ip: s.name if s.named else None for s in statics})
+            self.hub.me = self._me()  # our own entry's endpoint may have changed
+        self._changed(view=True)
+        self.client.hello_at(now)
+        return True
 
     def set_wall_clock(self, offset: float) -> None:
         """The shell's wall clock minus its `now` (it changes when the wall clock is set):
@@ -308,6 +332,14 @@ class Node:
             self.drops,
             d.peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats),
             self._name_of,
+            {
+                name: {
+                    "wgIp": str(link.cfg.wg_ip),
+                    "address": link.address,
+                    "up": link.alive(now, self.p.hub_timeout),
+                }
+                for name, link in sorted(self.links.items())
+            },
         )
 
     # --- internals --------------------------------------------------------------------------

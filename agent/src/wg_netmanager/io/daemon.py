@@ -25,6 +25,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields, replace
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any, Callable, Optional
 
@@ -56,7 +57,8 @@ READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
 
 
-Reload = Callable[[], NetConfig]  # reads net.yaml again (the shell's, for SIGHUP)
+# Reads net.yaml and peer.yaml again (the shell's, for SIGHUP).
+Reload = Callable[[], tuple[NetConfig, NodeSettings]]
 
 
 class Agent:
@@ -76,17 +78,15 @@ class Agent:
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
-        by_name = {p.name: p.endpoint_host for p in net.peers if _ip_or_none(p.endpoint_host) is None}
-        self.resolver = Resolver(by_name, self._resolved)  # the core sees addresses only
+        self.resolver = Resolver(_by_dns_name(net), self._resolved)  # the core sees addresses only
         self.certs = CertWatch(settings, net)
         self.bug_log = LogLimiter()
         sock_path = status_socket.socket_path(settings.run_dir, settings.interface)
         self.status_server = status_socket.StatusServer(sock_path, self.status)
         self.plane: Optional[DataPlane] = None  # once the interface is up
 
-    def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
-        s = self.settings
-        statics = tuple(
+    def _statics(self) -> tuple[StaticNode, ...]:
+        return tuple(
             StaticNode(
                 p.name,
                 p.wg_ip,
@@ -98,6 +98,9 @@ class Agent:
             )
             for p in self.net.peers
         )
+
+    def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
+        s = self.settings
         return Params(
             s.name,
             s.wg_ip,
@@ -105,7 +108,7 @@ class Agent:
             public_key,
             listen_port,
             s.admin_port,
-            statics,
+            self._statics(),
             ca_public_key=self.net.ca_public_key,
             revoked=self.net.revoked,
             cert=cert,
@@ -207,13 +210,16 @@ class Agent:
         self.wake.set()
 
     def _reload(self) -> None:
-        """SIGHUP: read net.yaml again and apply what can change while running: the shared
-        keys (a rotation), the network CA and the revoked serials. Anything else needs a
-        restart, and the log says so; a file with a mistake changes nothing."""
+        """SIGHUP: read net.yaml and peer.yaml again and apply what can change while running:
+        the shared keys (a rotation), the network CA, the revoked serials and the static
+        nodes (added, removed, moved, pinned), with the interface and every tunnel left up.
+        Anything else (this node's name, address, ports, interface, backend; the subnet;
+        whether it is a static node) needs a restart, and the log says so; a file with a
+        mistake changes nothing."""
         if self.reload is None or self.node is None:
             return
         try:
-            new = self.reload()
+            new, settings = self.reload()
         except ConfigError as exc:
             log.error("reload: %s (nothing changed)", exc)
             return
@@ -223,14 +229,25 @@ class Agent:
                 "reload: shared key%s", " rotating (previous key still accepted)" if new.previous_key else ""
             )
         self.node.set_trust(new.ca_public_key, new.revoked)
-        if (new.subnet, new.peers) != (self.net.subnet, self.net.peers):
-            log.warning("reload: the subnet or the static nodes changed; restart the agent to apply that")
         old, self.net = self.net, new
-        self.certs.net = new
         if (new.ca_public_key, new.revoked) != (old.ca_public_key, old.revoked):
             log.info(
                 "reload: network CA %s, %d revoked", "set" if new.ca_public_key else "none", len(new.revoked)
             )
+        why = _needs_restart(old, self.settings, new, settings)
+        if why is None and new.peers != old.peers:
+            try:
+                self.node.set_statics(self._statics(), time.monotonic())
+            except ValueError as exc:
+                why = str(exc)
+            else:
+                self.resolver.set_hosts(_by_dns_name(new))
+                names = sorted(p.name for p in new.peers)
+                log.info("reload: static nodes now %s", ", ".join(names) or "none")
+        if why is not None:
+            log.warning("reload: %s; restart the agent to apply that", why)
+            self.net = replace(new, subnet=old.subnet, peers=old.peers)  # what runs
+        self.certs.net = self.net
         self.wake.set()
 
     def _rang(self) -> None:
@@ -422,6 +439,19 @@ def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
         return False
     task.result()
     return True
+
+
+def _needs_restart(old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSettings) -> Optional[str]:
+    """What in a reloaded configuration only a restart applies, or None."""
+    if new.subnet != old.subnet:
+        return f"the subnet changed ({old.subnet} to {new.subnet})"
+    changed = [f.name for f in fields(was) if getattr(was, f.name) != getattr(now, f.name)]
+    return f"this node's {', '.join(changed)} changed" if changed else None
+
+
+def _by_dns_name(net: NetConfig) -> dict[str, str]:
+    """Static nodes given by DNS name: name -> host name (the shell looks them up)."""
+    return {p.name: p.endpoint_host for p in net.peers if _ip_or_none(p.endpoint_host) is None}
 
 
 def _ip_or_none(host: str) -> Optional[str]:

@@ -75,6 +75,17 @@ class Resolver:
         self.last: dict[str, str] = {}  # name -> last address found (rule 3)
         self.failing: dict[str, str] = {}  # name -> why it does not resolve (rule 4)
 
+    def set_hosts(self, hosts: dict[str, str]) -> None:
+        """The static nodes given by DNS name after a reload; what was found for a name that
+        stays is kept, a look-up under way for one that went is cancelled."""
+        for name in set(self.hosts) - set(hosts):
+            task = self.pending.pop(name, None)
+            if task is not None:
+                task.cancel()
+        self.last = {n: a for n, a in self.last.items() if self.hosts.get(n) == hosts.get(n)}
+        self.failing = {n: w for n, w in self.failing.items() if self.hosts.get(n) == hosts.get(n)}
+        self.hosts = hosts
+
     def start(self, due: list[str]) -> None:
         """Look up the names the node asked for (`Node.resolve_due`), those not already under
         way. Each is answered at once with the address in use, which restarts the node's
