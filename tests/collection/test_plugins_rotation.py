@@ -196,6 +196,38 @@ def test_net_yaml_change_ca_fields_reload() -> None:
     assert net_yaml.change(old, revoked) == "reload"
 
 
+GAMMA = '  gamma: {endPoint: "198.51.100.5:50000", adminPort: 50001, wgIp: 10.1.1.5}\n'
+ORIGINAL = """\
+network: {sharedKey: "k", subnet: "10.1.1.0/24"}
+peers:
+  - {endPoint: "198.51.100.2:50000", adminPort: 50001, wgIp: 10.1.1.2}
+"""
+ORIGINAL_GAMMA = '  - {endPoint: "198.51.100.5:50000", adminPort: 50001, wgIp: 10.1.1.5}\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "node", "change"),
+    [
+        (net(), net() + GAMMA, ("alice", "10.1.1.1"), "reload"),  # a static node added
+        (net() + GAMMA, net(), ("alice", "10.1.1.1"), "reload"),  # and removed
+        (net(), net().replace("198.51.100.2", "198.51.100.9"), ("alice", "10.1.1.1"), "reload"),
+        (net(), net() + GAMMA, ("beta", "10.1.1.2"), "reload"),  # beta stays as it was
+        (net(), net().replace("198.51.100.2", "198.51.100.9"), ("beta", "10.1.1.2"), "restart"),
+        (net(), net() + GAMMA, ("gamma", "10.1.1.5"), "restart"),  # becomes a static node
+        (net() + GAMMA, net(), ("gamma", "10.1.1.5"), "restart"),  # is no longer one
+        (net(), net() + GAMMA, None, "restart"),  # the node unknown: as before
+        (ORIGINAL, ORIGINAL + ORIGINAL_GAMMA, ("alice", "10.1.1.1"), "reload"),  # list form
+        (ORIGINAL, ORIGINAL + ORIGINAL_GAMMA, ("static-10-1-1-5", "10.1.1.5"), "restart"),
+        (net(), net(NEW, OLD) + GAMMA, ("alice", "10.1.1.1"), "reload"),  # both at once
+        (net(), net(NEW).replace("10.1.1.0/24", "10.1.0.0/16") + GAMMA, ("alice", "10.1.1.1"), "restart"),
+    ],
+)
+def test_net_yaml_change_of_the_static_nodes(
+    old: str, new: str, node: tuple[str, str] | None, change: str
+) -> None:
+    assert net_yaml.change(old, new, *(node or ())) == change
+
+
 KEY_FILES = """\
 network:
   sharedKeyFile: "shared.key"
