@@ -263,3 +263,40 @@ def test_kernel_backend_refuses_foreign_interface(fake_links: dict[str, Any], tm
         backend.up(SETTINGS)
     backend.down()
     assert "wg0" in fake_links["links"]  # never deleted
+
+
+def test_a_forwarding_flag_that_cannot_be_written_fails_nothing_else(
+    fake_links: dict[str, Any], tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch
+):
+    """/proc/sys read-only (a container): the peers and routes are applied, the problem is
+    logged once with what to do, and kept for the status until the flag can be written."""
+    wg_log: list[Any] = []
+    backend = kernel.KernelBackend(
+        "wg0", tmp_path, control=fake_control(wg_log, [dump_msg([], private_key=None)])
+    )
+    backend.up(SETTINGS)
+    writable = [False]
+
+    def set_forwarding(name: str, on: bool) -> None:
+        if not writable[0]:
+            raise BackendError(
+                f"cannot write /proc/sys/net/ipv4/conf/{name}/forwarding: Read-only file system"
+            )
+
+    monkeypatch.setattr(kernel.netlink, "set_forwarding", set_forwarding)
+    route = IPv4Network("10.1.1.3/32")
+    relay = DesiredState(
+        (PeerSpec(P1, None, (IPv4Network("10.1.1.2/32"), route)),), (route,), forwarding=True
+    )
+    for _ in range(3):
+        backend.apply(relay)
+        backend._synced = None  # as after ROUTE_RESYNC
+    assert ("routes", "wg0", ["10.1.1.3/32"], "10.1.1.1") in fake_links["calls"]
+    assert (
+        backend.forwarding_problem is not None
+        and "net.ipv4.conf.default.forwarding=1" in backend.forwarding_problem
+    )
+    assert sum("cannot write" in r.message for r in caplog.records) == 1
+    writable[0] = True
+    backend.apply(relay)
+    assert backend.forwarding_problem is None

@@ -47,6 +47,9 @@ class ManagedBackend(Backend):
         # PeerSpec.generation of each peer as last applied, by public key (see plan_peers).
         self._generations: dict[str, int] = {}
         self._synced: tuple[object, float] | None = None  # routes + forwarding synced, and when
+        # Why the forwarding flag could not be set as wanted (None: it is as wanted), logged
+        # once: /proc/sys is read-only in a container that was not given the sysctl.
+        self.forwarding_problem: str | None = None
         # Endpoints WireGuard last reported, by public key. The core leaves a direct peer's
         # endpoint to WireGuard (roaming: PeerSpec.endpoint None), so a device that died takes
         # them with it; `restore` writes these back into the new device.
@@ -100,8 +103,30 @@ class ManagedBackend(Backend):
         if synced is None or synced[0] != wanted or time.monotonic() - synced[1] > ROUTE_RESYNC:
             self._synced = None  # until both calls succeeded
             netlink.sync_routes(self.ifname, set(desired.routes), source)
-            netlink.set_forwarding(self.ifname, desired.forwarding)
+            self._set_forwarding(desired.forwarding)
             self._synced = (wanted, time.monotonic())
+
+    def _set_forwarding(self, on: bool) -> None:
+        """A flag that cannot be written must not fail the rest of the configuration (the
+        peers and routes are applied; only relaying through this node is lost): it is logged
+        once, with what to do, and shown in the status."""
+        try:
+            netlink.set_forwarding(self.ifname, on)
+        except BackendError as exc:
+            problem = (
+                f"{exc}: nodes that relay through this one cannot reach each other; in a container, "
+                f"start it with the sysctl net.ipv4.conf.default.forwarding=1 (podman or docker run "
+                f"--sysctl ...)"
+                if on
+                else f"{exc}: this node may forward packets between its peers"
+            )
+            if problem != self.forwarding_problem:
+                (log.error if on else log.warning)("%s: %s", self.ifname, problem)
+            self.forwarding_problem = problem
+        else:
+            if self.forwarding_problem is not None:
+                log.info("%s: forwarding %s", self.ifname, "on" if on else "off")
+            self.forwarding_problem = None
 
     def refresh_endpoints(self) -> None:
         # wireguard-go caches the local source address per endpoint ("sticky sockets") and

@@ -142,6 +142,9 @@ class DataPlane:
         if not self.up:
             doc["problem"] = self.problem
             doc["downFor"] = round(now - (self.down_since or now), 1)  # seconds
+        forwarding = getattr(self.backend, "forwarding_problem", None)  # managed backends
+        if forwarding is not None:
+            doc["forwarding"] = forwarding
         return doc
 
     async def close(self) -> None:
