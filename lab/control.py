@@ -106,6 +106,12 @@ class Lab:
         net.build(self.topology, self.prefix)
         self.timings["network_s"] = time.monotonic() - t0
         if self.containers:
+            # /proc/sys is read-only in a container: a static node's agent cannot turn on
+            # forwarding for its interface, which inherits the namespace's default instead
+            # (what an operator does with `podman run --sysctl`).
+            for n in self.mesh_hosts:
+                if self.topology.nodes[n].vars.get("wg_static_endpoint"):
+                    net.in_ns(f"{self.prefix}-{n}", ["sysctl", "-qw", "net.ipv4.conf.default.forwarding=1"])
             # podman run is mostly waiting (runc, conmon): a few in parallel roughly halve it.
             with ThreadPoolExecutor(max_workers=8) as pool:
                 starts = [pool.submit(ctr.start, self.prefix, n, self.state_dir / n) for n in self.mesh_hosts]

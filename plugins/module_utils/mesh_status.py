@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 import json
 import socket
-from typing import Any
+import time
+from typing import Any, Callable, Optional
 
 SOCKET_DIR = "/run/wg_netmanager"
 PATH_KINDS = ("static", "lan", "nat", "gateway", "none")
@@ -103,3 +104,46 @@ def summarize(status: dict[str, Any]) -> dict[str, Any]:
 def not_running_facts() -> dict[str, Any]:
     """The wg_mesh fact for a host whose agent is not running (so reports can show it)."""
     return {"running": False, "converged": False, "peers": []}
+
+
+def reached(status: dict[str, Any]) -> int:
+    """How many peers the node has a path to."""
+    return sum(kind != "none" for kind in paths_of(status).values())
+
+
+def ready(status: dict[str, Any], peers_before: int) -> Optional[str]:
+    """Why a restarted agent is not back yet (None: it is): a static node it is configured
+    with does not answer, or it reaches fewer peers than before the restart."""
+    statics = status.get("staticNodes")
+    if isinstance(statics, dict):
+        down = sorted(str(name) for name, s in statics.items() if not (isinstance(s, dict) and s.get("up")))
+        if down:
+            return f"static node(s) {', '.join(down)} not answering"
+    now = reached(status)
+    if now < peers_before:
+        return f"a path to {now} of the {peers_before} peers it reached before the restart"
+    return None
+
+
+def wait_ready(
+    path: str,
+    peers_before: int,
+    timeout: float,
+    read: Callable[[str], dict[str, Any]] = read_status,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    interval: float = 0.5,
+) -> tuple[Optional[str], float]:
+    """Poll the status socket until the agent is back (`ready`) or `timeout` seconds pass:
+    (why it is not back, None when it is; seconds waited)."""
+    start = clock()
+    why: Optional[str] = "its status socket does not answer"
+    while True:
+        try:
+            why = ready(read(path), peers_before)
+        except StatusError as exc:
+            why = str(exc)
+        waited = clock() - start
+        if why is None or waited >= timeout:
+            return why, waited
+        sleep(interval)
