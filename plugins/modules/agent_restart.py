@@ -17,7 +17,7 @@ description:
     again, every static node it is configured with answers it, and it reaches at least as
     many peers as before.
   - With C(throttle) on the task, hosts restart one after the other, each only once the one
-    before is back: the agent role restarts static nodes that way, so a mesh never loses more
+    before is back. The agent role restarts static nodes that way, so a mesh never loses more
     than one static node at a time, and a static node that does not come back stops the roll.
 author:
   - wg_netmanager contributors (@wg-netmanager)
