@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ if str(COLLECTION_ROOT) not in sys.path:
     sys.path.insert(0, str(COLLECTION_ROOT))
 
 from lab import Lab  # noqa: E402
+from lab.pings import losses  # noqa: E402
 
 LAB_IMAGE = os.environ.get("WGNM_LAB_IMAGE", "localhost/wgnm-lab-debian:bookworm")
 FOUR = ["alpha", "beta", "charlie", "delta"]
@@ -136,15 +136,6 @@ def stop_pings(lab: Lab, hosts: list[str]) -> dict[tuple[str, str], tuple[int, i
     for (a, b), (sent, lost, gap) in sorted(table.items()):
         print(f"{a:>8} -> {b:<8} {sent:5d} {lost:5d} {gap:8d}")
     return table
-
-
-def losses(out: str) -> tuple[int, int, int]:
-    seqs = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+)", out)})
-    sent = int(m.group(1)) if (m := re.search(r"(\d+) packets transmitted", out)) else 0
-    if not seqs:
-        return sent, sent, sent
-    gaps = [b - a - 1 for a, b in zip([0, *seqs], [*seqs, sent + 1])]
-    return sent, sum(gaps), max(gaps)
 
 
 @pytest.mark.timeout(1800)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import yaml
 
 from lab import Lab
+from lab.pings import losses
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -179,16 +180,6 @@ def pingers(mesh: Mesh) -> dict[tuple[str, str], subprocess.Popen[str]]:
         )
         for a, b in mesh.pairs()
     }
-
-
-def losses(out: str) -> tuple[int, int, int]:
-    """(sent, lost, longest run lost) from ping's output."""
-    seqs = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+)", out)})
-    sent = int(m.group(1)) if (m := re.search(r"(\d+) packets transmitted", out)) else 0
-    if not seqs:
-        return sent, sent, sent
-    gaps = [b - a - 1 for a, b in zip([0, *seqs], [*seqs, sent + 1])]
-    return sent, sum(gaps), max(gaps)
 
 
 Pingers = dict[tuple[str, str], subprocess.Popen[str]]
