@@ -8,10 +8,19 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from conftest import NET
 
 from wg_netmanager.core.config import node_settings, parse_net, peer_overrides
 from wg_netmanager.io.daemon import _needs_restart
+
+NET = """\
+network:
+  sharedKey: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+  subnet: 10.1.1.0/24
+peers:
+  beta:
+    endPoint: 198.51.100.2:50000
+    wgIp: 10.1.1.2
+"""
 
 
 def config(net_edit: Optional[dict[str, Any]] = None, **peer: Any) -> tuple[Any, Any]:
