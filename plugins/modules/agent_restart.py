@@ -44,7 +44,10 @@ options:
     description: Path of the status socket, overriding the one derived from O(interface).
     type: path
   timeout:
-    description: Seconds to wait for the agent to be back; then the task fails.
+    description:
+      - Seconds to wait for the agent to be back; then the task fails.
+      - V(0) runs the commands and does not wait (the agent is not expected to answer, for
+        example a host whose service only starts later).
     type: float
     default: 60.0
 seealso:
@@ -67,7 +70,7 @@ peers_before:
   returned: success
   type: int
 peers_after:
-  description: Peers it reaches now.
+  description: Peers it reaches now (0 when O(timeout=0)).
   returned: success
   type: int
 waited:
@@ -107,6 +110,8 @@ def main() -> None:
         rc, out, err = module.run_command([str(a) for a in argv])
         if rc != 0:
             module.fail_json(msg=f"{' '.join(map(str, argv))} failed (status {rc}): {(err or out).strip()}")
+    if module.params["timeout"] <= 0:
+        module.exit_json(changed=True, peers_before=before, peers_after=0, waited=0.0)
     why, waited = wait_ready(path, before, module.params["timeout"])
     if why is not None:
         module.fail_json(

@@ -143,6 +143,7 @@ class Controller:
             # No agent starts: these tests have no net.yaml; the handlers still run.
             "wg_agent_ssd_start": ["true"],
             "wg_agent_ssd_stop": ["true"],
+            "wg_agent_restart_timeout": 0,  # and none is waited for
         }
         argv = [
             ansible_bin("ansible-playbook"),

@@ -98,3 +98,13 @@ def test_module_restarts_nothing_in_check_mode(run_adhoc: Any, status_server: An
     result, proc = run_adhoc("wg_netmanager.mesh.agent_restart", args, "--check")
     assert proc.returncode == 0 and result["changed"] is True
     assert not marker.exists()
+
+
+def test_module_with_timeout_0_restarts_and_does_not_wait(run_adhoc: Any, tmp_path: Any) -> None:
+    marker = tmp_path / "ran"
+    args = json.dumps(
+        {"commands": [["touch", str(marker)]], "socket": str(tmp_path / "none.sock"), "timeout": 0}
+    )
+    result, proc = run_adhoc("wg_netmanager.mesh.agent_restart", args)
+    assert proc.returncode == 0, proc.stdout
+    assert marker.exists() and result["changed"] is True and result["waited"] == 0.0
