@@ -30,6 +30,10 @@ from wg_netmanager.core.wire import Identity
 SUBNET = IPv4Network("10.1.0.0/16")
 WG_PORT, ADMIN_PORT = 50000, 50001
 REKEY_TIMEOUT = 5.0  # wireguard-go's: at most one handshake initiation per peer this often
+# A side that sends and hears nothing back for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT gives up on
+# its session and starts a handshake (a peer whose WireGuard restarted drops what we send
+# under the old session, and learns nothing from it).
+SESSION_GIVE_UP = 15.0
 
 
 @dataclass
@@ -49,6 +53,7 @@ class WgPeer:
     keepalive: int = 0
     last_handshake: float = 0.0
     session: bool = False
+    heard: float = 0.0  # when it last received from the peer (handshake or data)
     next_send: float = 0.0
     rx: int = 0
     tx: int = 0
@@ -267,8 +272,11 @@ class SimNet:
         peer = host.wg.get(sender_key)
         if peer is None:
             return
+        if kind == b"K" and not peer.session:
+            return  # under a session this side does not hold (it restarted): dropped, unread
         peer.endpoint = src  # roaming: WireGuard follows the authenticated source
         peer.rx += 32
+        peer.heard = self.now
         if kind == b"I":
             peer.session, peer.last_handshake = True, self.now
             self.send(host, WG_PORT, src, b"R" + host.key.encode())
@@ -279,6 +287,8 @@ class SimNet:
         for _key, peer in host.wg.items():
             if peer.endpoint is None or self.now < peer.next_send:
                 continue
+            if peer.session and peer.keepalive and self.now - peer.heard > SESSION_GIVE_UP:
+                peer.session = False  # WireGuard gives up on it: a handshake is sent below
             if peer.session and peer.keepalive:
                 self.send(host, WG_PORT, peer.endpoint, b"K" + host.key.encode())
                 peer.tx += 32

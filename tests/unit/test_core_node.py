@@ -33,6 +33,7 @@ from wg_netmanager.core import messages as m
 from wg_netmanager.core.links import RESTART_HOLD
 from wg_netmanager.core.model import DesiredState, Endpoint, PathKind
 from wg_netmanager.core.node import Node, Params, StaticNode
+from wg_netmanager.core.wire import KIND_KEYREQ
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "sim"))
 import simnet  # noqa: E402
@@ -152,6 +153,57 @@ def test_leave_removes_member_only_with_matching_name_and_key() -> None:
     assert "charlie" in names(hub)
     hub.datagram(NOW, charlie.to(hub, m.Leave("charlie", key(3))), src)
     assert "charlie" not in names(hub)
+
+
+def test_a_static_node_that_stops_says_so_to_its_members() -> None:
+    hub, charlie = beta(), Fake(3)
+    src = Endpoint("192.0.2.3", 50001)
+    charlie.hello(hub, info("charlie", "10.1.1.3", 3), src)
+    hub.take_outgoing()
+    hub.leave(NOW)
+    told = [charlie.read(data)[1] for data, dst in hub.take_outgoing() if dst == src]
+    assert told == [m.Leave("beta", key(2))]
+
+
+def test_a_leave_from_its_static_node_makes_a_member_route_around_it_and_ask_for_its_next_run() -> None:
+    alice, fake_beta, mallory = make_node("alice", "10.1.1.1", 1), Fake(2), Fake(66)
+    linked(alice, fake_beta)
+    link = alice.links["beta"]
+    alice.tick(NOW)
+    alice.take_outgoing()
+    before = alice.drops["rejected"]
+    alice.datagram(NOW, mallory.to(alice, m.Leave("beta", key(2))), BETA_ADMIN)  # not beta's key
+    alice.datagram(NOW, fake_beta.to(alice, m.Leave("gamma", key(2))), BETA_ADMIN)  # not its name
+    alice.datagram(NOW, fake_beta.to(alice, m.Leave("beta", key(66))), BETA_ADMIN)  # for another key
+    assert alice.drops["rejected"] - before == 3
+    assert link.alive(NOW, alice.p.hub_timeout)
+    alice.datagram(NOW, fake_beta.to(alice, m.Leave("beta", key(2))), BETA_ADMIN)
+    assert not link.alive(NOW, alice.p.hub_timeout)
+    assert alice.links["beta"].info == BETA_INFO  # what it served stays, as for any silent one
+    alice.tick(NOW + 1.0)  # the next heartbeat asks for its run, not the idle one 10 s on
+    assert any(dst == BETA_ADMIN and d[5] == KIND_KEYREQ for d, dst in alice.take_outgoing())
+
+
+def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_to_add_us() -> None:
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)
+    alice.tick(NOW)
+    generation = {p.public_key: p.generation for p in alice.desired(NOW).peers}[key(2)]
+    alice.datagram(NOW + 1, fake_beta.to(alice, m.Leave("beta", key(2))), BETA_ADMIN)
+    new_run = Fake(2, epoch=77)
+    new_run.answer_keyreq(alice, NOW + 2)
+
+    def gen(now: float) -> int:
+        return {p.public_key: p.generation for p in alice.desired(now).peers}[key(2)]
+
+    alice.datagram(NOW + 2, new_run.to(alice, m.HelloAck(BETA_INFO, 1)), BETA_ADMIN)
+    alice.tick(NOW + 2.1)
+    assert gen(NOW + 2.1) == generation  # the new run may not have added us yet
+    assert alice.next_deadline(NOW + 2.1) <= NOW + 2.3 + 1e-3
+    alice.tick(NOW + 2.4)  # after HANDSHAKE_SETTLE
+    assert gen(NOW + 2.4) == generation + 1
+    alice.tick(NOW + 5)
+    assert gen(NOW + 5) == generation + 1  # once
 
 
 def test_hello_gets_ack_and_table_and_client_learns_view() -> None:

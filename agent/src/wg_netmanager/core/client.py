@@ -154,6 +154,13 @@ class Client:
             if admin is not None and link.key is not None and link.epoch:
                 self._send(m.Leave(name, public_key), admin, link.key, link.epoch)
 
+    def stopped(self, link: HubLink, now: float) -> None:
+        """The static node of `link` said LEAVE: it is stopping (a restart, an upgrade, a
+        shutdown). It counts as gone now, so routes move to the other static nodes at once,
+        and its next run is asked for at every heartbeat from the next one on."""
+        link.stopped(now)
+        self.next_heartbeat = min(self.next_heartbeat, now + self.every)
+
     def handle(self, now: float, msg: m.Message, opened: Opened, src: Endpoint, me: NodeInfo) -> bool:
         """A static node's answer; True if what we hold of it changed (the view may have).
         Drop("rejected") for anything not from the link it claims to be."""

@@ -69,8 +69,12 @@ class HubLink:
     hello_out: Optional[float] = None  # when the oldest HELLO not answered yet went out
     served: int = 0  # the version of its table its last answer named
     # Bumped when we move: its WireGuard peer is made again, whose first handshake (sent at
-    # once) tells its WireGuard where we are now, instead of the next keepalive.
+    # once) tells its WireGuard where we are now, instead of the next keepalive. Bumped too
+    # once a restarted static node's new run has had HANDSHAKE_SETTLE to add us: our
+    # WireGuard still holds a session with its old run, which the new one cannot open, and
+    # would not start a handshake until it gives up on it (15 s without an answer).
     generation: int = 0
+    renew: bool = False  # bump `generation` HANDSHAKE_SETTLE after the new run's first answer
     first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
@@ -141,7 +145,21 @@ class HubLink:
         # previous run served is held a while (RESTART_HOLD), behind what the new one serves.
         if self.table:
             self.previous, self.previous_until = self.table, now + RESTART_HOLD
+        self.renew = self.renew or bool(self.epoch)  # a run before this one: a session to renew
         self.version, self.first_ack, self.acked, self.table = 0, None, b"", {}
+
+    def stopped(self, now: float) -> None:
+        """It said LEAVE (it stops): not alive from now on, and quiet, so the next heartbeat
+        asks for its run. What it served stays, as for any static node gone silent."""
+        self.last_ack = self.last_rx = -1e9
+        self.hello_out = now - RESOLVE_QUIET
+
+    def renew_due(self, now: float) -> bool:
+        """Whether to make its WireGuard peer again now (see `renew`); bumps `generation`."""
+        if self.renew and self.first_ack is not None and now - self.first_ack >= HANDSHAKE_SETTLE:
+            self.renew, self.generation = False, self.generation + 1
+            return True
+        return False
 
     def held(self, now: float) -> dict[str, NodeInfo]:
         """Its previous run's table while it is held, else nothing."""
@@ -235,6 +253,7 @@ class StaticLinks:
             shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive), bool(link.held(now)))
             if shape != link.shape:
                 link.shape, changed = shape, True
+            changed = link.renew_due(now) or changed
         return changed
 
     def next_deadline(self, now: float, hub_timeout: float, keepalive: int) -> float:
@@ -249,7 +268,7 @@ class StaticLinks:
                 times.append(link.previous_until)
             if link.alive(now, hub_timeout):
                 times.append(max(link.last_ack, link.last_rx) + hub_timeout + 1e-6)
-                if link.first_ack is not None and link.keepalive(now, keepalive) == 0:
+                if link.first_ack is not None and (link.keepalive(now, keepalive) == 0 or link.renew):
                     times.append(link.first_ack + HANDSHAKE_SETTLE)
             if link.cfg.address is None:  # by DNS name
                 every = RESOLVE_RETRY if link.quiet(now) else RESOLVE_EVERY

@@ -291,7 +291,13 @@ class Node:
         return self._probing > 0 or now - self._last_change < BUSY_FOR
 
     def leave(self, now: float) -> None:
+        """We stop: a LEAVE to the static nodes we talk to (they drop us at once) and, on a
+        static node, to its members, who then route through the other static nodes at once
+        and ask for our next run every heartbeat (a restart, not a 5.5 s hub timeout)."""
         self.client.leave(self.p.name, self.p.public_key)
+        if self.serving is not None:
+            told = {b64(link.key) for link in self.links.values() if link.key is not None}
+            self.serving.goodbye(m.Leave(self.p.name, self.p.public_key), told)
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -379,9 +385,22 @@ class Node:
                 ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
                 self._send(ack, src, opened.sender, opened.epoch)
         elif isinstance(msg, m.Leave):
-            if self.serving is None:
+            # From a static node we talk to (it stops), or from a member of ours (it leaves).
+            link = self.static_links.with_key(opened.sender)
+            stops = (
+                link is not None
+                and link.epoch == opened.epoch
+                and msg.public_key == sender
+                and (link.info is None or link.info.name == msg.name)
+            )
+            member = self.hub is not None and sender in self.hub.members
+            if not (stops or member):
                 raise Drop("rejected")
-            self.serving.leave(sender, msg)
+            if stops and link is not None:
+                self.client.stopped(link, now)
+                self._changed(view=True)
+            if member and self.serving is not None:
+                self.serving.leave(sender, msg)
         else:
             me = self._me()
             if self.client.handle(now, msg, opened, src, me):

@@ -133,6 +133,13 @@ class Serving:
         log.info("node %s left", msg.name)
         self.hub.leave(sender)
 
+    def goodbye(self, msg: m.Leave, told: set[str]) -> None:
+        """We stop: say so to every member but those in `told` (public keys), each sealed for
+        that member's run. One datagram each, sent once, to where its HELLOs come from."""
+        for key, member in self.hub.members.items():
+            if member.admin is not None and key not in told:
+                self._message(msg, member.admin, _raw(key), member.info.epoch)
+
     def push(self, now: float, first: Optional[NodeInfo] = None) -> bool:
         """Publish a changed table to every member at once, rather than at their next HELLO,
         but at most every PUSH_INTERVAL: a push costs members x chunks datagrams, and while
