@@ -184,6 +184,23 @@ def test_a_leave_from_its_static_node_makes_a_member_route_around_it_and_ask_for
     assert any(dst == BETA_ADMIN and d[5] == KIND_KEYREQ for d, dst in alice.take_outgoing())
 
 
+def test_a_static_node_gone_silent_is_asked_for_its_run_at_once_not_at_the_idle_heartbeat() -> None:
+    hub, alice = beta(), make_node("alice", "10.1.1.1", 1)
+    t = NOW
+    while t < NOW + 15:  # settled: HELLOs only at the idle heartbeat (every 10 s)
+        exchange(alice, hub, ALICE_SRC, BETA_ADMIN, t, rounds=2)
+        t += 0.5
+    assert alice.client.settled(t, alice._me())
+    heard = alice.links["beta"].last_ack
+    while t < NOW + 40:  # beta crashed: nothing from it any more (a crash says no LEAVE)
+        alice.tick(t)
+        if any(dst == BETA_ADMIN and d[5] == KIND_KEYREQ for d, dst in alice.take_outgoing()):
+            break
+        t += 0.1
+    # At the hub timeout, not at the next idle heartbeat and a HELLO left unanswered for 2 s.
+    assert t - heard <= alice.p.hub_timeout + 0.2, (t - heard, t - NOW)
+
+
 def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_to_add_us() -> None:
     alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     linked(alice, fake_beta)

@@ -154,6 +154,12 @@ class HubLink:
         self.last_ack = self.last_rx = -1e9
         self.hello_out = now - RESOLVE_QUIET
 
+    def went_silent(self, now: float) -> None:
+        """Neither heard nor answering for the hub timeout: it may have restarted (a crash says
+        no LEAVE), so the next heartbeat, at once, asks for its run."""
+        if self.hello_out is None or self.hello_out > now - RESOLVE_QUIET:
+            self.hello_out = now - RESOLVE_QUIET
+
     def renew_due(self, now: float) -> bool:
         """Whether to make its WireGuard peer again now (see `renew`); bumps `generation`."""
         if self.renew and self.first_ack is not None and now - self.first_ack >= HANDSHAKE_SETTLE:
@@ -211,6 +217,7 @@ class StaticLinks:
             s.name: HubLink(s, address=s.address, key=s.public_key) for s in statics if s is not own
         }
         self._at = {link.cfg.wg_ip: link for link in self.by_name.values()}
+        self.silent = False  # a link went silent at the last tick: say HELLO (and KEYREQ) now
 
     def update(self, statics: tuple[StaticNode, ...], own: Optional[StaticNode]) -> bool:
         """A new list of static nodes (a reload): the link to one configured as before keeps
@@ -252,6 +259,9 @@ class StaticLinks:
         for link in self.by_name.values():
             shape = (link.alive(now, hub_timeout), link.keepalive(now, keepalive), bool(link.held(now)))
             if shape != link.shape:
+                if link.shape[0] and not shape[0]:
+                    link.went_silent(now)
+                    self.silent = True
                 link.shape, changed = shape, True
             changed = link.renew_due(now) or changed
         return changed

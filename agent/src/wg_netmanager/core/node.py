@@ -254,6 +254,9 @@ class Node:
         self.client.tick(now, self._me)
         if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
             self._changed(view=True)
+        if self.static_links.silent:  # not at the next idle heartbeat, up to 10 s away
+            self.static_links.silent = False
+            self.client.hello_at(now)
         self._update_view(now)
         self._drive_paths(now)
         if self.revision != self._ticked_rev or (self.hub is not None and self.hub.dirty):
