@@ -7,8 +7,10 @@ Read-only. Rules, checked before the agent role writes anything on a node:
 
 1. The interface is ours if it does not exist, or the agent's ownership marker names it
    (`<state dir>/<interface>.created.json`, written by the agent's backends before they create
-   the interface; agent/src/wg_netmanager/backends/marker.py). With `existing_interface` the
-   agent adopts somebody else's interface, so it must exist instead.
+   the interface; agent/src/wg_netmanager/backends/marker.py), in the state directory or in
+   the one an older deployment used (the role moves the marker from there later). With
+   `existing_interface` the agent adopts somebody else's interface, so it must exist instead.
+   An interface that is not ours is reported with the userspace daemon that runs it, if any.
 2. A UDP port is ours if nothing has it bound, or the process holding it is our agent (its
    command line runs the program in our virtualenv), or it is the WireGuard port of our own
    interface held by its userspace daemon (`wireguard-go wg0`) or by the kernel (kernel
@@ -67,6 +69,20 @@ def marker_names(state_dir: str, ifname: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("ifname") == ifname
+
+
+def interface_daemons(ifname: str, proc: str = "/proc") -> Dict[int, List[str]]:
+    """PID -> command line of the userspace WireGuard daemons (wireguard-go, boringtun) for `ifname`."""
+    found: Dict[int, List[str]] = {}
+    try:
+        pids = [int(entry) for entry in os.listdir(proc) if entry.isdigit()]
+    except OSError:
+        return found
+    for pid in sorted(pids):
+        cmdline = read_cmdline(pid, proc)
+        if is_our_daemon(cmdline, ifname):
+            found[pid] = cmdline
+    return found
 
 
 def udp_socket_inodes(port: int, proc: str = "/proc") -> Optional[List[int]]:
@@ -137,7 +153,7 @@ def is_our_agent(cmdline: List[str], venv: str) -> bool:
 
 
 def is_our_daemon(cmdline: List[str], ifname: str) -> bool:
-    """The userspace WireGuard daemon the agent started for our interface."""
+    """A userspace WireGuard daemon for `ifname` (the one the agent started, on our interface)."""
     return len(cmdline) >= 2 and os.path.basename(cmdline[0]) in USERSPACE_DAEMONS and cmdline[-1] == ifname
 
 
@@ -153,11 +169,13 @@ def check_node(
     state_dir: str = DEFAULT_STATE_DIR,
     proc: str = "/proc",
     exists: Any = interface_exists,
+    legacy_state_dir: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Everything that stands in the agent's way, as one result (`conflicts` empty: none)."""
     conflicts: List[str] = []
     present = bool(exists(interface))
-    marked = marker_names(state_dir, interface)
+    marker_dirs = [state_dir] + ([legacy_state_dir] if legacy_state_dir else [])
+    marked = any(marker_names(d, interface) for d in marker_dirs)
     if existing_interface:
         ours = present
         if not present:
@@ -169,9 +187,12 @@ def check_node(
         ours = not present or marked
         if not ours:
             marker = os.path.join(state_dir, interface + ".created.json")
+            daemons = [describe(pid, cmd) for pid, cmd in interface_daemons(interface, proc).items()]
+            run_by = f", run by {', '.join(daemons)}," if daemons else ""
             conflicts.append(
-                f"interface {interface} already exists and was not created by wg_netmanager (no {marker}): "
-                "delete it, choose another wg_interface, or adopt it with wg_existing_interface: true"
+                f"interface {interface} already exists{run_by} and was not created by wg_netmanager "
+                f"(no {marker}): delete it, choose another wg_interface, or adopt it with "
+                "wg_existing_interface: true"
             )
     result: Dict[str, Any] = {
         "interface": {"name": interface, "exists": present, "ours": ours, "marker": marked},

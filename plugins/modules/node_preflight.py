@@ -17,7 +17,9 @@ description:
     an agent that restarts over and over.
   - The interface O(interface) must not exist, or must carry the agent's ownership marker
     (C(<state_dir>/<interface>.created.json), which the agent writes before it creates an
-    interface). With O(existing_interface=true) it must exist instead.
+    interface; or the same in O(legacy_state_dir)). With O(existing_interface=true) it must
+    exist instead. An interface that is not the agent's is reported with the userspace
+    WireGuard daemon that runs it, if one does.
   - Each UDP port (the WireGuard port and the control port, computed from O(name) as the agent
     does when they are V(0)) must be free, held by the agent running from O(venv), or, for the
     WireGuard port of an interface the agent owns, by its userspace daemon (C(wireguard-go),
@@ -61,6 +63,11 @@ options:
     description: The agent's state directory, where it keeps the interface ownership marker.
     type: path
     default: /var/lib/wg_netmanager
+  legacy_state_dir:
+    description:
+      - Where an older deployment kept the agent's state; its ownership marker counts too (the
+        agent role moves it to O(state_dir) after this check).
+    type: path
   fail_on_conflict:
     description: Fail with all conflicts in one message; with V(false), only return them in RV(conflicts).
     type: bool
@@ -101,6 +108,10 @@ conflicts:
     - >-
       UDP port 51820 (wg_port) is in use by PID 812 (/usr/bin/wireguard-go wg1): stop it or
       choose another wg_port
+    - >-
+      interface wg0 already exists, run by PID 640 (/usr/bin/wireguard-go wg0), and was not
+      created by wg_netmanager (no /var/lib/wg_netmanager/wg0.created.json): delete it, choose
+      another wg_interface, or adopt it with wg_existing_interface: true
 interface:
   description: What was found about O(interface).
   returned: always
@@ -143,6 +154,7 @@ def main() -> None:
             "admin_port": {"type": "int", "default": 0},
             "venv": {"type": "path", "default": "/opt/wg_netmanager/venv"},
             "state_dir": {"type": "path", "default": "/var/lib/wg_netmanager"},
+            "legacy_state_dir": {"type": "path"},
             "fail_on_conflict": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
@@ -154,6 +166,7 @@ def main() -> None:
         agent_ports(p["name"], p["wg_port"], p["admin_port"]),
         p["venv"],
         state_dir=p["state_dir"],
+        legacy_state_dir=p["legacy_state_dir"],
     )
     if result["conflicts"] and p["fail_on_conflict"]:
         module.fail_json(msg="; ".join(result["conflicts"]), **result)

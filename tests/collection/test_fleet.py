@@ -55,6 +55,9 @@ class Fleet:
         for d in (self.out, self.run_dir):
             d.mkdir()
         self.hosts = {h: dict(v) for h, v in HOSTS.items()}
+        self.group_vars: dict[str, Any] = {}
+        # A command line that ansible-playbook runs in (e.g. `ip netns exec NS`).
+        self.wrap: list[str] = []
         self.outputs: list[str] = []
         self.env = dict(os.environ)
         self.env.update(
@@ -75,6 +78,7 @@ class Fleet:
                 "ansible_become": False,
                 "wg_subnet": "10.1.1.0/24",
                 "wg_shared_key_file": str(self.ctl / "mesh.key"),
+                **self.group_vars,
             },
             "hosts": self.hosts,
         }
@@ -84,8 +88,12 @@ class Fleet:
         run = f"{self.run_dir}/{node}"
         fake = [sys.executable, str(FAKE_AGENT), f"{self.out}/{node}/net.yaml", f"{run}.sock"]
         fake += [f"{run}.events", f"{run}.hears"]
+        # The controller's venv is every node's agent (for `pubkey`), unless a host names its
+        # own (fleet_venv: a host taken out, whose virtualenv is removed).
         extra = {
-            "wg_agent_venv": str(VENV_BIN.parent),
+            "wg_agent_venv": f"{{{{ fleet_venv | default('{VENV_BIN.parent}') }}}}",
+            "wg_agent_home": f"{self.tmp}/home/{node}",
+            "wg_agent_log_file": f"{run}.log",
             "wg_agent_state_dir": str(self.state),
             "wg_agent_config_dir": f"{self.out}/{node}",
             "wg_agent_service_manager": "none",
@@ -97,6 +105,7 @@ class Fleet:
                                    "--startas", fake[0], "--", *fake[1:]],
         }  # fmt: skip
         argv = [
+            *self.wrap,
             ansible_bin("ansible-playbook"),
             "-i",
             str(inventory),
@@ -125,7 +134,7 @@ class Fleet:
         """Every file the runs keep, on the controller and the nodes: path -> (mode, bytes)."""
         return {
             str(p.relative_to(self.tmp)): (p.stat().st_mode & 0o777, p.read_bytes())
-            for root in (self.ctl, self.state, self.out)
+            for root in (self.ctl, self.state, self.out, self.run_dir, self.tmp / "home")
             if root.exists()
             for p in sorted(root.rglob("*"))
             if p.is_file()
@@ -260,6 +269,7 @@ def test_limit_writes_net_yaml_byte_for_byte_as_a_full_run(steps: dict[str, Any]
     assert set(limit["stats"]) == {"alpha"}
     assert limit["tasks"][NET_TASK]["alpha"]["changed"]
     assert "charlie:" in steps["limit_net"]["alpha"]
+    assert list(yaml.safe_load(steps["limit_net"]["alpha"])["peers"]) == ["beta", "charlie"]  # group order
     assert not full["tasks"][NET_TASK]["alpha"]["changed"]  # the --limit run wrote the same bytes
     assert set(steps["full_net"].values()) == {steps["limit_net"]["alpha"]}
     assert full["tasks"][NET_TASK]["beta"]["changed"] and full["tasks"][NET_TASK]["charlie"]["changed"]

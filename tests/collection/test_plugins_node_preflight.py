@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,3 +191,68 @@ def test_module_fails_once_with_every_conflict(run_adhoc: Any, udp_port: int, tm
     args["fail_on_conflict"] = False
     result, _ = run_adhoc("wg_netmanager.mesh.node_preflight", args)
     assert not result.get("failed") and result["changed"] is False and len(result["conflicts"]) == 2
+
+
+def test_the_marker_of_an_older_deployment_counts(proc: FakeProc, tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "wg0.created.json").write_text(json.dumps({"ifname": "wg0", "backend": "kernel"}))
+    found = np.check_node(
+        "wg0", False, {}, VENV, state_dir=str(tmp_path / "state"), proc=str(proc.root),
+        exists=lambda name: True, legacy_state_dir=str(legacy),
+    )  # fmt: skip
+    assert found["conflicts"] == [] and found["interface"]["marker"] is True
+    assert check(proc, tmp_path, exists=True)["conflicts"] != []  # without it, the same is foreign
+
+
+def test_a_foreign_interface_names_the_daemon_that_runs_it(proc: FakeProc, tmp_path: Path) -> None:
+    proc.bind(51999, 5001, pid=60, cmdline=["/usr/bin/wireguard-go", "wg0"])
+    proc.bind(51998, 5002, pid=61, cmdline=["/usr/bin/wireguard-go", "wg1"])
+    (conflict,) = check(proc, tmp_path, exists=True)["conflicts"]
+    assert conflict.startswith("interface wg0 already exists, run by PID 60 (/usr/bin/wireguard-go wg0), and")
+
+
+NETNS_CHECK = """
+import json, sys
+from ansible_collections.wg_netmanager.mesh.plugins.module_utils.node_preflight import check_node
+print(json.dumps(check_node(sys.argv[1], False, {}, "/nonexistent/venv", state_dir=sys.argv[2])))
+"""
+
+
+@pytest.fixture
+def netns_link() -> Iterator[tuple[str, str]]:
+    """A throwaway network namespace with a link in it that the agent did not make (veth: this
+    kernel has no dummy module)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and ip")
+    netns = f"wgnmt-pf-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(
+            ["ip", "-n", netns, "link", "add", "wgnmt0", "type", "veth", "peer", "name", "wgnmt1"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        yield netns, "wgnmt0"
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+
+
+def test_a_link_the_agent_did_not_make_in_a_namespace(netns_link: tuple[str, str], tmp_path: Path) -> None:
+    netns, link = netns_link
+
+    def check_in_netns(ifname: str) -> dict[str, Any]:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        argv = ["ip", "netns", "exec", netns, sys.executable, "-c", NETNS_CHECK, ifname, str(tmp_path)]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(done.stdout)
+
+    (conflict,) = check_in_netns(link)["conflicts"]
+    assert conflict.startswith(f"interface {link} already exists and was not created by wg_netmanager")
+    assert check_in_netns("wgnmt9")["conflicts"] == []  # not there: the agent may make it
+    # Here, outside the namespace, there is no such link.
+    assert np.check_node(link, False, {}, VENV, state_dir=str(tmp_path))["conflicts"] == []
+    # The agent's own interface, from an earlier run: its marker makes it ours.
+    (tmp_path / f"{link}.created.json").write_text(json.dumps({"ifname": link, "backend": "kernel"}))
+    found = check_in_netns(link)
+    assert found["conflicts"] == []
+    assert found["interface"] == {"name": link, "exists": True, "ours": True, "marker": True}
