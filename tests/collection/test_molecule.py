@@ -2,8 +2,11 @@
 
 Scenarios: `default` (shared-key mode, lab prefix `mol`) and `ca` (network CA mode: the
 playbook makes the CA and every node's certificate; verify checks that every node runs in
-mode "ca" with the certificate the controller issued, and pings every pair; prefix `mca`).
-Needs root, podman and the lab image (scripts/setup builds it); a scenario's destroy step
+mode "ca" with the certificate the controller issued, and pings every pair; prefix `mca`), and
+`systemd` (systemd as PID 1 on Debian trixie: verify checks that the hardened unit runs
+sandboxed and pings every pair, side_effect kills every agent with SIGKILL and waits for
+systemd to restart it, verify runs again; prefix `msd`).
+Needs root, podman and the lab images (scripts/setup builds them); a scenario's destroy step
 (also run first, for leftovers) removes its lab.
 """
 
@@ -19,24 +22,26 @@ from collection_paths import COLLECTION_ROOT, VENV_BIN, ansible_bin
 pytestmark = [pytest.mark.collection, pytest.mark.lab]
 
 LAB_IMAGE = os.environ.get("WGNM_LAB_IMAGE", "localhost/wgnm-lab-debian:bookworm")
+SYSTEMD_IMAGE = os.environ.get("WGNM_LAB_SYSTEMD_IMAGE", "localhost/wgnm-lab-debian:trixie-systemd")
+SCENARIO_IMAGES = {"default": LAB_IMAGE, "ca": LAB_IMAGE, "systemd": SYSTEMD_IMAGE}
 
 
-def _lab_ready() -> str | None:
+def _lab_ready(image: str) -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:
         return "needs root"
     if shutil.which("podman") is None:
         return "needs podman"
-    image = subprocess.run(["podman", "image", "exists", LAB_IMAGE], check=False)
-    if image.returncode != 0:
-        return f"lab image {LAB_IMAGE} missing (run lab/setup-image)"
+    found = subprocess.run(["podman", "image", "exists", image], check=False)
+    if found.returncode != 0:
+        return f"lab image {image} missing (run scripts/setup)"
     return None
 
 
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize("scenario", ["default", "ca"])
+@pytest.mark.parametrize("scenario", list(SCENARIO_IMAGES))
 def test_molecule_scenario(ansible_env: dict[str, str], scenario: str) -> None:
-    reason = _lab_ready()
+    reason = _lab_ready(SCENARIO_IMAGES[scenario])
     if reason:
         pytest.skip(reason)
     # molecule reads the human-readable recap for its idempotence step, and the lab hosts
