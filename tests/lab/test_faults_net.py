@@ -362,10 +362,11 @@ def test_a_full_state_directory(make_lab: LabFactory, room: int) -> None:
         line = one_line(res)
         print(f"\n  state directory on a full 4 KiB tmpfs ({room} bytes free): exit {res.returncode}: {line}")
         assert "No space left on device" in line, line
-        if room:  # the key cannot be written: the key store names it (exit 2)
-            assert res.returncode == 2 and line == f"{KEY}: (file): cannot write: No space left on device"
-        else:  # the lock file cannot be written (io/lock.py): one line, exit 1, no file named yet
-            assert res.returncode in (1, 2), res
+        # The file that could not be written, named as a configuration error is (exit 2): the
+        # key (key store) with room for the lock, else the lock (io/lock.py).
+        written = KEY if room else "/var/lib/wg_netmanager/wg0.lock"
+        assert res.returncode == 2, res
+        assert line == f"{written}: (file): cannot write: No space left on device"
         key = varlib / "wg0" / "private.key"
         assert not key.exists() or len(key.read_bytes()) == 45, "no half-written key"
         leftovers = [p.name for p in (varlib / "wg0").glob(".*")] if (varlib / "wg0").exists() else []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from wg_netmanager.core.checks import ConfigError
 from wg_netmanager.io.lock import AlreadyRunning, InstanceLock
 
 
@@ -35,6 +36,15 @@ def test_a_symlink_in_place_of_the_lock_is_not_followed(tmp_path: Path) -> None:
     target = tmp_path / "precious"
     target.write_text("keep")
     (tmp_path / "wg0.lock").symlink_to(target)
-    with pytest.raises(OSError):
+    with pytest.raises(ConfigError) as err:
         InstanceLock(tmp_path, "wg0").acquire()
+    assert str(err.value).startswith(f"{tmp_path / 'wg0.lock'}: (file): cannot write: ")
     assert target.read_text() == "keep"
+
+
+def test_a_state_directory_that_takes_no_lock_names_the_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("a file where the state directory should be")
+    with pytest.raises(ConfigError) as err:
+        InstanceLock(state, "wg0").acquire()
+    assert str(err.value).startswith(f"{state / 'wg0.lock'}: (file): cannot write: ")

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..core.checks import ConfigError
+
 
 class AlreadyRunning(Exception):
     """Another agent holds the lock (message is user-facing)."""
@@ -23,6 +25,15 @@ class InstanceLock:
         self.fd: Optional[int] = None
 
     def acquire(self) -> None:
+        """Take the lock; AlreadyRunning if another agent holds it, ConfigError (the file, as
+        the key store names its own) if the state directory does not take it (full, read-only,
+        not ours)."""
+        try:
+            self._acquire()
+        except OSError as exc:
+            raise ConfigError(str(self.path), "(file)", f"cannot write: {exc.strerror or exc}") from None
+
+    def _acquire(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
@@ -38,8 +49,12 @@ class InstanceLock:
         except OSError:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            os.close(fd)
+            raise
         self.fd = fd
 
     def release(self) -> None:
