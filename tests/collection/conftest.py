@@ -8,7 +8,6 @@ symlink gives that layout without copying; it is removed when the session ends.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -46,23 +45,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def ansible_env(tmp_path: Path) -> dict[str, str]:
     """Environment for ansible commands: our collection, JSON output, no user config."""
-    if _tree is None:
-        raise RuntimeError("collection tree not set up")
-    config = tmp_path / "ansible.cfg"
-    config.write_text("[defaults]\n")
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(_tree),
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return env
+    return collection_paths.ansible_environment(tmp_path)
 
 
 def _run_adhoc(

@@ -8,9 +8,7 @@ templates render.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +42,7 @@ def run_playbook(
     inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
     book = tmp / "play.yml"
     book.write_text(playbook)
-    config = tmp / "ansible.cfg"
-    config.write_text("[defaults]\n")
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collection_paths.tree),
-        ANSIBLE_CONFIG=str(config),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-local"),
-        ANSIBLE_HOME=str(tmp / "ansible-home"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
+    env = collection_paths.ansible_environment(tmp)
     proc = subprocess.run(
         [
             ansible_bin("ansible-playbook"),

@@ -8,9 +8,7 @@ settings, and renders the agent's service definitions for systemd, OpenRC and pr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +16,9 @@ import collection_paths
 import pytest
 import yaml
 from collection_paths import COLLECTION_ROOT, ansible_bin
+from os_hosts import facts as _facts
 
 pytestmark = pytest.mark.collection
-
-
-def _facts(distribution: str, family: str, service_mgr: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "ansible_connection": "local",
-        "ansible_distribution": distribution,
-        "ansible_os_family": family,
-        "ansible_service_mgr": service_mgr,
-        "ansible_architecture": "aarch64",
-        "ansible_python": {"version": {"major": 3, "minor": 12}, "executable": "/usr/bin/python3"},
-        "wg_ip": "10.1.1.9",
-        "wg_subnet": "10.1.1.0/24",
-        "wg_shared_key_file": "/nonexistent/mesh.key",
-        **extra,
-    }
 
 
 HOSTS = {
@@ -108,16 +92,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     playbook.write_text(PLAYBOOK)
     # Module scope: one playbook run serves every test, so build the env here rather than
     # through the function-scoped ansible_env fixture.
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collection_paths.tree),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-local"),
-        ANSIBLE_HOME=str(tmp / "ansible-home"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
+    env = collection_paths.ansible_environment(tmp)
     proc = subprocess.run(
         [
             ansible_bin("ansible-playbook"),
