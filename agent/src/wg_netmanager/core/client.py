@@ -154,12 +154,19 @@ class Client:
             if admin is not None and link.key is not None and link.epoch:
                 self._send(m.Leave(name, public_key), admin, link.key, link.epoch)
 
-    def stopped(self, link: HubLink, now: float) -> None:
-        """The static node of `link` said LEAVE: it is stopping (a restart, an upgrade, a
-        shutdown). It counts as gone now, so routes move to the other static nodes at once,
-        and its next run is asked for at every heartbeat from the next one on."""
+    def stopping(self, now: float, msg: m.Leave, opened: Opened) -> bool:
+        """A LEAVE: True if a static node we talk to sent it, in its current run and for its
+        own name and key. It is stopping (a restart, an upgrade, a shutdown): it counts as gone
+        now, so routes move to the other static nodes at once, and its next run is asked for
+        at every heartbeat from the next one on."""
+        link = self.links.with_key(opened.sender)
+        if link is None or link.epoch != opened.epoch or msg.public_key != _b64(opened.sender):
+            return False
+        if link.info is not None and link.info.name != msg.name:
+            return False
         link.stopped(now)
         self.next_heartbeat = min(self.next_heartbeat, now + self.every)
+        return True
 
     def handle(self, now: float, msg: m.Message, opened: Opened, src: Endpoint, me: NodeInfo) -> bool:
         """A static node's answer; True if what we hold of it changed (the view may have).

@@ -389,18 +389,11 @@ class Node:
                 self._send(ack, src, opened.sender, opened.epoch)
         elif isinstance(msg, m.Leave):
             # From a static node we talk to (it stops), or from a member of ours (it leaves).
-            link = self.static_links.with_key(opened.sender)
-            stops = (
-                link is not None
-                and link.epoch == opened.epoch
-                and msg.public_key == sender
-                and (link.info is None or link.info.name == msg.name)
-            )
+            stops = self.client.stopping(now, msg, opened)
             member = self.hub is not None and sender in self.hub.members
             if not (stops or member):
                 raise Drop("rejected")
-            if stops and link is not None:
-                self.client.stopped(link, now)
+            if stops:
                 self._changed(view=True)
             if member and self.serving is not None:
                 self.serving.leave(sender, msg)
