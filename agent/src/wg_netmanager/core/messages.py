@@ -30,7 +30,7 @@ class MsgType(enum.IntEnum):
     TABLE = 3  # static node -> node: one chunk of the node table
     PROBE = 4  # node -> node on a candidate address: are you there?
     PROBE_ACK = 5  # answer to PROBE
-    LEAVE = 6  # node -> static nodes: I am shutting down
+    LEAVE = 6  # node -> static nodes (static node -> members too): I am shutting down
     TABLE_DELTA = 7  # static node -> node: one chunk of the changes since a version it holds
     KEY_RESP = 8  # answer to a KEYREQ (wire.py): I am this key, in this epoch; your cookie
     COOKIE = 9  # static node -> node whose HELLO came from an unproven address: prove it
