@@ -31,7 +31,7 @@ from corekit import (
 
 from wg_netmanager.core import messages as m
 from wg_netmanager.core.links import RESTART_HOLD
-from wg_netmanager.core.model import DesiredState, Endpoint, PathKind
+from wg_netmanager.core.model import DesiredState, Endpoint, PathKind, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
 from wg_netmanager.core.wire import KIND_KEYREQ
 
@@ -204,7 +204,9 @@ def test_a_static_node_gone_silent_is_asked_for_its_run_at_once_not_at_the_idle_
 def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_to_add_us() -> None:
     alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     linked(alice, fake_beta)
-    alice.tick(NOW)
+    for t, rx in ((NOW, 0), (NOW + 0.1, 92)):  # its first run's WireGuard peer answers
+        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx)})
+        alice.tick(t)
     generation = {p.public_key: p.generation for p in alice.desired(NOW).peers}[key(2)]
     alice.datagram(NOW + 1, fake_beta.to(alice, m.Leave("beta", key(2))), BETA_ADMIN)
     new_run = Fake(2, epoch=77)
@@ -219,8 +221,42 @@ def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_t
     assert alice.next_deadline(NOW + 2.1) <= NOW + 2.3 + 1e-3
     alice.tick(NOW + 2.4)  # after HANDSHAKE_SETTLE
     assert gen(NOW + 2.4) == generation + 1
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=148)})  # the new run's handshake came back
+    alice.tick(NOW + 2.5)
     alice.tick(NOW + 5)
-    assert gen(NOW + 5) == generation + 1  # once
+    assert gen(NOW + 5) == generation + 1  # once: a session with the new run stands
+
+
+def test_a_first_handshake_the_static_node_dropped_is_tried_again_not_5_s_later() -> None:
+    """A static node answers a new member's HELLO before its own WireGuard holds the member
+    (the lab showed it: 4 ms apart); a handshake our WireGuard sent at once, for traffic
+    waiting, is dropped, and wireguard-go tries again 5 s later. Until its WireGuard peer
+    has received something, ours is made again: 0.3, 0.9 and 2.1 s after the first answer."""
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)  # first answer at NOW
+
+    def gen(now: float) -> int:
+        alice.tick(now)
+        return {p.public_key: p.generation for p in alice.desired(now).peers}[key(2)]
+
+    first = gen(NOW)
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0)})  # nothing received
+    assert alice.next_deadline(NOW + 0.1) <= NOW + 0.3 + 1e-6
+    assert [gen(t) - first for t in (NOW + 0.2, NOW + 0.31, NOW + 0.8, NOW + 0.91, NOW + 2.11, NOW + 9)] == [
+        0, 1, 1, 2, 3, 3,
+    ]  # fmt: skip
+
+
+def test_a_first_handshake_that_went_through_is_not_made_again() -> None:
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)
+    alice.tick(NOW)
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0)})
+    alice.tick(NOW + 0.1)
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=92)})  # the handshake's answer
+    for t in (NOW + 0.2, NOW + 0.31, NOW + 1, NOW + 3):
+        alice.tick(t)
+    assert {p.public_key: p.generation for p in alice.desired(NOW + 3).peers}[key(2)] == 0
 
 
 def test_hello_gets_ack_and_table_and_client_learns_view() -> None:
@@ -342,3 +378,43 @@ def test_static_nodes_by_dns_name_are_looked_up_often_while_they_do_not_answer()
     assert alice.resolve_due(NOW + 32.5) == []
     assert alice.resolve_due(NOW + 33.0) == ["dyn"]  # 30 s since the last
     assert b.resolve_due(NOW) == []
+
+
+def test_a_static_node_that_never_answered_is_asked_again_within_the_first_second() -> None:
+    """Agents started together: the static node may not listen yet when our first KEYREQ
+    comes. It is asked again 0.1, 0.3 and 0.7 s later (as Nebula's handshakes retry every
+    100 ms), then once a heartbeat; an answer to the first question still counts."""
+    alice = make_node("alice", "10.1.1.1", 1)
+    sent = []
+    for i in range(451):
+        t = NOW + i / 100
+        alice.tick(t)
+        out = alice.take_outgoing()
+        sent += [(t - NOW, d) for d, dst in out if dst == BETA_ADMIN and d[5] == KIND_KEYREQ]
+    want = [0.0, 0.1, 0.3, 0.7, 1.0, 2.0, 3.0, 4.0]
+    assert [at for at, _ in sent] == pytest.approx(want, abs=0.015)
+    fake_beta = Fake(2)
+    nonces = [int.from_bytes(fake_beta.codec.open(d).body[:8], "big") for _, d in sent]
+    assert len(set(nonces[:4])) == 1  # one question asked again: a late answer is not refused
+    alice = make_node("alice", "10.1.1.1", 1)
+    for t in (NOW, NOW + 0.1, NOW + 0.3):
+        alice.tick(t)
+    first = alice.take_outgoing()[0][0]
+    fake_beta = Fake(2)  # a fresh replay window: this alice counts from the start again
+    nonce = int.from_bytes(fake_beta.codec.open(first).body[:8], "big")
+    alice.datagram(NOW + 0.35, fake_beta.to(alice, m.KeyResp(nonce, bytes(16))), BETA_ADMIN)
+    assert alice.links["beta"].key is not None, alice.drops
+
+
+def test_a_static_node_that_forgot_us_gets_a_fresh_wireguard_peer_of_ours() -> None:
+    """Its answer holds nothing of us (its member timeout passed while we were away): its
+    WireGuard peer for us went with it, and ours still holds the old session."""
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)
+    for t, rx in ((NOW, 0), (NOW + 0.1, 92), (NOW + 5, 500)):
+        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx)})
+        alice.tick(t)
+    gen = {p.public_key: p.generation for p in alice.desired(NOW + 5).peers}[key(2)]
+    alice.datagram(NOW + 20, fake_beta.to(alice, m.HelloAck(None, 5)), BETA_ADMIN)
+    alice.tick(NOW + 20.4)
+    assert {p.public_key: p.generation for p in alice.desired(NOW + 20.4).peers}[key(2)] == gen + 1

@@ -23,6 +23,13 @@ from .wire import Codec, Drop, Opened
 Send = Callable[[m.Message, Endpoint, bytes, int], None]  # message, to, key, epoch
 Vouch = Callable[[NodeInfo, float], Optional[str]]  # why a claim is not believed (trust.py)
 Rejected = Callable[[float, NodeInfo, Endpoint, str], None]  # log a refused claim
+# A static node that has never answered is asked again after 0.1 s, then 0.2 s and 0.4 s
+# (the same question: an answer to any of them counts), before the heartbeat's pace: agents
+# started together reach one not listening yet within a second, not at the next heartbeat.
+# Nebula's handshakes retry every 100 ms the same way. JOIN_TRIES KEYREQs at most, counting
+# the heartbeat's, then one per heartbeat for a static node that is down.
+JOIN_RETRY = 0.1
+JOIN_TRIES = 4
 
 
 class Client:
@@ -51,6 +58,7 @@ class Client:
         self.every, self.idle_every = every  # heartbeat while unsettled, and once settled
         self.next_heartbeat = now
         self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
+        self._retry_at, self._retry_wait = math.inf, JOIN_RETRY  # see JOIN_RETRY
         self.own_key = own_key
         self.ranked: list[HubLink] = []
         self.rank()
@@ -104,9 +112,24 @@ class Client:
             self.heartbeat(now, info)
             self.next_heartbeat = now + (self.idle_every if settled else self.every)
             self._answer_due = now + self.every if settled else math.inf
+            self._retry_at, self._retry_wait = now + JOIN_RETRY, JOIN_RETRY
+        elif now >= self._retry_at:
+            self._retry_wait *= 2
+            self._retry_at = now + self._retry_wait
+            for link in self._joining(now):
+                admin = link.admin()
+                if admin is not None:
+                    self._send_raw(self.codec.keyreq(link.nonce, link.asked, link.cookie), admin)
+                    link.asked += 1
+        if self._retry_at < math.inf and (not self._joining(now) or self._retry_at >= self.next_heartbeat):
+            self._retry_at = math.inf
+
+    def _joining(self, now: float) -> list[HubLink]:
+        """Static nodes we ask that never answered a KEYREQ of this burst, and few times yet."""
+        return [lk for lk in self.contacted(now) if lk.nonce and lk.asked < JOIN_TRIES and lk.last_ack < 0]
 
     def next_deadline(self) -> float:
-        return min(self.next_heartbeat, self._answer_due)
+        return min(self.next_heartbeat, self._answer_due, self._retry_at)
 
     def answered(self, now: float, me: NodeInfo) -> None:
         """After an answer: if we are out of step (its table moved on, it forgot us), the
@@ -180,6 +203,8 @@ class Client:
                 info = link.table.get(_b64(opened.sender), link.info)
                 if msg.digest != m.digest(me):  # it does not hold us (any more): all, now
                     link.acked = b""
+                    if not msg.digest:  # it forgot us: its WireGuard peer for us is gone too
+                        link.forgotten(now)
                     self.hello(link, me, now)
                     return False
             else:

@@ -23,6 +23,11 @@ from .messages import NodeInfo
 from .model import Endpoint, PeerStats
 
 HANDSHAKE_SETTLE = 0.3  # seconds the static node gets to configure its WireGuard for us
+# A new run's WireGuard peer is made again this many times, HANDSHAKE_SETTLE, 3x and 7x it
+# after its first answer, until its WireGuard peer has received something: the static node
+# answers our HELLO before its WireGuard holds us, and a handshake it drops meanwhile (our
+# first, sent at once when traffic waits) would be tried again only after 5 s.
+RENEW_TRIES = 3
 RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
 RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)
 RESOLVE_QUIET = 2.0  # seconds a HELLO stays unanswered before the node may have moved
@@ -70,11 +75,15 @@ class HubLink:
     served: int = 0  # the version of its table its last answer named
     # Bumped when we move: its WireGuard peer is made again, whose first handshake (sent at
     # once) tells its WireGuard where we are now, instead of the next keepalive. Bumped too
-    # once a restarted static node's new run has had HANDSHAKE_SETTLE to add us: our
-    # WireGuard still holds a session with its old run, which the new one cannot open, and
-    # would not start a handshake until it gives up on it (15 s without an answer).
+    # after a first answer (first contact, a new run, or back from a silence) while its
+    # WireGuard peer has heard nothing since, HANDSHAKE_SETTLE after (RENEW_TRIES): after a
+    # restart, or a silence longer than its member timeout, our WireGuard still holds a
+    # session the static node's WireGuard no longer has, and would not start a handshake
+    # until it gives up on it (15 s); on a first contact, our first handshake may have come
+    # before the static node's WireGuard held us (5 s until WireGuard tries again).
+    # The backend keeps a peer whose handshake is fresh (reconcile.HANDSHAKE_HOLD).
     generation: int = 0
-    renew: bool = False  # bump `generation` HANDSHAKE_SETTLE after the new run's first answer
+    renew_left: int = 0  # bumps of `generation` still to come for this run (see renew_due)
     first_ack: Optional[float] = None  # of the current run of answers
     version: int = 0  # version of its table we hold
     table: dict[str, NodeInfo] = field(default_factory=dict)  # by public key
@@ -106,8 +115,9 @@ class HubLink:
         return self.hello_out is None and self.in_step(digest) and self.alive(now, timeout)
 
     def heard(self, rx_bytes: int, now: float) -> None:
-        """Its WireGuard peer's receive counter as read now."""
-        if self.rx_bytes is not None and rx_bytes != self.rx_bytes:
+        """Its WireGuard peer's receive counter as read now. A smaller one is a peer made
+        again (counting from 0), not something heard."""
+        if self.rx_bytes is not None and rx_bytes > self.rx_bytes:
             self.last_rx = now
         self.rx_bytes = rx_bytes
 
@@ -145,14 +155,19 @@ class HubLink:
         # previous run served is held a while (RESTART_HOLD), behind what the new one serves.
         if self.table:
             self.previous, self.previous_until = self.table, now + RESTART_HOLD
-        self.renew = self.renew or bool(self.epoch)  # a run before this one: a session to renew
         self.version, self.first_ack, self.acked, self.table = 0, None, b"", {}
+
+    def forgotten(self, now: float) -> None:
+        """It answered that it holds nothing of us (its member timeout passed while we were
+        away): it adds us, and its WireGuard peer for us, anew (see `generation`)."""
+        self.first_ack, self.renew_left = now, RENEW_TRIES
 
     def stopped(self, now: float) -> None:
         """It said LEAVE (it stops): not alive from now on, and quiet, so the next heartbeat
         asks for its run. What it served stays, as for any static node gone silent."""
         self.last_ack = self.last_rx = -1e9
         self.hello_out = now - RESOLVE_QUIET
+        self.renew_left = 0  # its next run's peer is made again, not this one's
 
     def went_silent(self, now: float) -> None:
         """Neither heard nor answering for the hub timeout: it may have restarted (a crash says
@@ -160,12 +175,24 @@ class HubLink:
         if self.hello_out is None or self.hello_out > now - RESOLVE_QUIET:
             self.hello_out = now - RESOLVE_QUIET
 
+    def renew_at(self) -> float:
+        """When its WireGuard peer is next to be made again (see `generation`)."""
+        if not self.renew_left or self.first_ack is None:
+            return math.inf
+        done = RENEW_TRIES - self.renew_left
+        return self.first_ack + HANDSHAKE_SETTLE * (2 ** (done + 1) - 1)
+
     def renew_due(self, now: float) -> bool:
-        """Whether to make its WireGuard peer again now (see `renew`); bumps `generation`."""
-        if self.renew and self.first_ack is not None and now - self.first_ack >= HANDSHAKE_SETTLE:
-            self.renew, self.generation = False, self.generation + 1
-            return True
-        return False
+        """Whether to make its WireGuard peer again now; bumps `generation`."""
+        if now < self.renew_at():
+            return False
+        assert self.first_ack is not None
+        if self.last_rx >= self.first_ack:  # a handshake with this run went through
+            self.renew_left = 0
+            return False
+        self.renew_left -= 1
+        self.generation += 1
+        return True
 
     def held(self, now: float) -> dict[str, NodeInfo]:
         """Its previous run's table while it is held, else nothing."""
@@ -179,7 +206,10 @@ class HubLink:
         if self.epoch != epoch:
             self._restarted(now)
         if self.first_ack is None or not self.alive(now, hub_timeout):
+            # A first answer: of a new run, or after a silence in which it may have dropped
+            # our WireGuard peer (its member timeout). Its WireGuard may not hold us yet.
             self.first_ack = now
+            self.renew_left = RENEW_TRIES
         self.info, self.epoch, self.last_ack, self.hello_out = info, epoch, now, None
 
     def chunk(self, msg: m.TableChunk) -> bool:
@@ -278,8 +308,9 @@ class StaticLinks:
                 times.append(link.previous_until)
             if link.alive(now, hub_timeout):
                 times.append(max(link.last_ack, link.last_rx) + hub_timeout + 1e-6)
-                if link.first_ack is not None and (link.keepalive(now, keepalive) == 0 or link.renew):
+                if link.first_ack is not None and link.keepalive(now, keepalive) == 0:
                     times.append(link.first_ack + HANDSHAKE_SETTLE)
+                times.append(link.renew_at())
             if link.cfg.address is None:  # by DNS name
                 every = RESOLVE_RETRY if link.quiet(now) else RESOLVE_EVERY
                 times.append(-math.inf if link.resolved_at is None else link.resolved_at + every)
