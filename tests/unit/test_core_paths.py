@@ -87,23 +87,33 @@ def test_probes_go_to_admin_port_of_every_candidate() -> None:
 
 def test_probe_answer_sets_endpoint_to_peer_wg_port() -> None:
     path = started(peer())
-    path.probe_answered(Endpoint("10.99.0.1", 51001))  # not one of its addresses: ignored
+    path.probe_answered(Endpoint("10.99.0.1", 51001), NOW)  # not one of its addresses: ignored
     assert path.wg_endpoint() is None
-    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    path.probe_answered(Endpoint("192.168.1.4", 51001), NOW)
     assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000)
     assert path.wg_keepalive() == T.probe_keepalive  # quick: the handshake's answerer counts it
     assert path.due_probes(NOW + 1) == []  # answered: no more PROBEs
 
 
+def test_a_probe_answer_before_any_endpoint_makes_the_peer_afresh() -> None:
+    """wireguard-go starts no handshake when an existing peer only gets an endpoint and a
+    keepalive (the lab: tx 0 for 1.4 s, until the re-punch); a fresh peer shakes hands at once."""
+    path = started(peer())
+    assert path.wg_endpoint() is None  # the LAN wait: WireGuard is pointed nowhere yet
+    first = path.generation
+    path.probe_answered(Endpoint("192.168.1.4", 51001), NOW)
+    assert path.generation == first + 1
+
+
 def test_probe_answer_when_not_probing_is_ignored() -> None:
     path = DirectPath(peer(), T)
-    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    path.probe_answered(Endpoint("192.168.1.4", 51001), NOW)
     assert path.endpoint is None and path.state == State.IDLE
 
 
 def test_handshake_on_lan_address_is_up_lan() -> None:
     path = started(peer())
-    path.probe_answered(Endpoint("192.168.1.4", 51001))
+    path.probe_answered(Endpoint("192.168.1.4", 51001), NOW)
     path.update(NOW + 0.2, stats(hs=NOW + 0.1, rx=92, ep=Endpoint("192.168.1.4", 51000)))
     assert path.is_up and path.kind == PathKind.LAN
     assert path.wg_endpoint() is None  # once up, WireGuard roams on its own
@@ -315,3 +325,32 @@ def test_probing_makes_the_wireguard_peer_afresh_every_repunch_until_heard() -> 
     assert path.is_up
     path.update(NOW + 4 * T.repunch, stats(hs=NOW + 2.4, rx=92, ep=OBSERVED))
     assert path.generation == first + 2  # up: left alone
+
+
+def test_the_side_with_the_larger_key_starts_its_handshake_a_moment_later() -> None:
+    """Rule 2c: two initiations crossing leave neither side a session for 5 s (the lab's
+    LAN pair); the larger key waits `stagger`, answering the other's handshake meanwhile."""
+    first = DirectPath(peer((OTHER_ADDR,)), T)
+    first.start(NOW, 42, None, MINE)
+    assert first.wg_endpoint() == OBSERVED and first.wg_keepalive() == T.probe_keepalive
+    second = DirectPath(peer((OTHER_ADDR,)), T, yields=True)
+    second.start(NOW, 43, None, MINE)
+    gen = second.generation
+    assert second.wg_endpoint() == OBSERVED and second.wg_keepalive() == 0
+    second.due_probes(NOW)
+    assert second.next_deadline() == NOW + T.stagger
+    second.update(NOW + T.stagger / 2, stats())
+    assert second.wg_keepalive() == 0 and second.generation == gen
+    second.update(NOW + T.stagger, stats())  # nothing heard: its own handshake, from a fresh peer
+    assert second.wg_keepalive() == T.probe_keepalive and second.generation == gen + 1
+    assert not second.holding and second.punched == NOW + T.stagger  # re-punches from here
+
+
+def test_a_yielding_side_that_hears_the_other_first_goes_up_without_a_handshake_of_its_own() -> None:
+    path = DirectPath(peer(), T, yields=True)
+    path.start(NOW, 42, None, MINE)
+    path.probe_answered(Endpoint("192.168.1.4", 51001), NOW + 0.01)
+    gen = path.generation
+    assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000) and path.wg_keepalive() == 0
+    path.update(NOW + 0.05, stats(rx=148, ep=Endpoint("192.168.1.4", 51000)))  # its initiation
+    assert path.is_up and path.generation == gen

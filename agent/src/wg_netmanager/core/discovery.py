@@ -38,8 +38,9 @@ class Paths:
     """The direct paths, by public key (`by_key`, read by desired.py and the node), and
     which of them the next `drive` must look at."""
 
-    def __init__(self, timing: Timing) -> None:
+    def __init__(self, timing: Timing, own_key: str = "") -> None:
         self.timing = timing
+        self.own_key = own_key  # which side of each pair yields (paths.py rule 2c)
         self.by_key: dict[str, DirectPath] = {}
         self._touched: set[str] = set()
         self._everything = True  # the next drive looks at every node in view
@@ -125,7 +126,7 @@ class Paths:
                 continue  # static nodes are reached on their configured endpoints
             path = self.by_key.get(key)
             if path is None:
-                path = self.by_key[key] = DirectPath(info, self.timing)
+                path = self.by_key[key] = DirectPath(info, self.timing, yields=self.own_key > key)
             self.driven += 1
             step.changed |= _drive_one(path, info, stats.get(key), mine, step, rng, now)
             if path.state == State.PROBING:
@@ -151,7 +152,7 @@ def _drive_one(
 ) -> bool:
     """One path one step; True if what WireGuard sees of it changed."""
     before = path.state
-    shape = (path.state, path.kind, path.endpoint, path.generation)
+    shape = (path.state, path.kind, path.endpoint, path.generation, path.holding)
     path.mine = mine
     path.update(now, stats)
     if path.wants_retry(now):
@@ -170,4 +171,4 @@ def _drive_one(
     probes = path.due_probes(now)
     if probes and info.epoch:  # its run is in the table (0: not yet)
         step.probes += [(dst, info, path.nonce) for dst in probes]
-    return shape != (path.state, path.kind, path.endpoint, path.generation)
+    return shape != (path.state, path.kind, path.endpoint, path.generation, path.holding)

@@ -98,7 +98,7 @@ class Node:
             if self.hub
             else None
         )
-        self.directs = Paths(params.timing)  # direct paths to the non-static peers
+        self.directs = Paths(params.timing, params.public_key)  # direct paths to the non-static peers
         self.paths = self.directs.by_key  # by public key
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
@@ -381,7 +381,7 @@ class Node:
                 path = self.paths.get(sender)
                 if path is None or path.nonce != msg.nonce:
                     raise Drop("rejected")  # no PROBE of ours asked for it
-                path.probe_answered(src)
+                path.probe_answered(src, now)
                 self.directs.touch(sender)
                 self._changed()
             else:  # the same size back: no amplification, whoever the source is

@@ -22,6 +22,14 @@ once, but holds a peer's next one back for 5 s, so a first handshake that met a 
 punched yet (the other side's NAT, or its WireGuard not having us yet) costs a second, not
 five.
 
+Rule 2c: the two sides of a pair must not start their handshakes at the same moment: each
+answers the other's initiation, which replaces its own, so both responses are dropped and
+neither has a session until WireGuard tries again 5 s later (the lab's LAN pair, both PROBEs
+answered within a millisecond). The node with the larger public key holds its keepalive back
+for `stagger` after choosing an endpoint, then makes its peer afresh if nothing was heard;
+it answers the other's handshake meanwhile. Behind NAT the first side's handshake opens its
+own NAT and the second's gets through it.
+
 Rule 3: anything WireGuard received from the peer since `start()` (a handshake or rx bytes;
 it is authenticated) takes probing or down to up. Down to up is the other side's attempt
 getting through after we gave up on ours.
@@ -96,6 +104,7 @@ class Timing:
     lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
     settle: float = 1.0  # wait after a peer appears before the first attempt
     repunch: float = 1.0  # a fresh WireGuard peer this often while probing hears nothing
+    stagger: float = 0.3  # how much later the node with the larger key starts its handshakes
 
 
 @dataclass(**SLOTS)
@@ -121,6 +130,11 @@ class DirectPath:
     decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
     generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
     punched: float = 0.0  # when the WireGuard peer was last made afresh with an endpoint
+    # Rule 2c: we have the larger key, so our WireGuard waits `stagger` before it starts a
+    # handshake (`holding`, until `hold_until`).
+    yields: bool = False
+    holding: bool = False
+    hold_until: float = 0.0
     seen_endpoint: Optional[Endpoint] = None  # the peer's last known NAT mapping (view.follow_view)
     _classified: Optional[tuple[Endpoint, NodeInfo, list[IPv4Interface]]] = field(
         default=None, repr=False, compare=False
@@ -140,6 +154,7 @@ class DirectPath:
         self.probes_left = self.timing.probe_count if self.probe_targets else 0
         self.next_probe = now
         self.endpoint = None
+        self.holding = False
         # A peer on one of our own subnets is probably on our LAN: give the PROBEs a moment
         # before WireGuard is pointed anywhere, because a handshake sent to the wrong place
         # holds the next one back for WireGuard's 5 s retry.
@@ -158,14 +173,22 @@ class DirectPath:
             if self.endpoint is None and self.probe_targets:
                 self.endpoint = Endpoint(self.probe_targets[0].host, self.peer.wg_port)
             self.since = self.punched = now
+            self._hold(now)
 
-    def probe_answered(self, src: Endpoint) -> None:
+    def _hold(self, now: float) -> None:
+        if self.yields:
+            self.holding, self.hold_until = True, now + self.timing.stagger
+
+    def probe_answered(self, src: Endpoint, now: float) -> None:
         """A PROBE_ACK with our nonce came back from `src` (a local address of the peer)."""
         if self.state == State.PROBING and any(t.host == src.host for t in self.probe_targets):
             if self.endpoint is None:
                 self.since = self.decide_at
-            elif self.endpoint.host != src.host:
-                self.generation += 1  # WireGuard goes there now: a fresh peer shakes hands at once
+            if self.endpoint is None or self.endpoint.host != src.host:
+                # WireGuard goes there now: a fresh peer shakes hands at once. wireguard-go
+                # starts none for a peer that only gets an endpoint and a keepalive.
+                self.generation += 1
+                self._hold(now)
             self.endpoint = Endpoint(src.host, self.peer.wg_port)
             self.punched = self.since
             self.probes_left = 0
@@ -184,6 +207,11 @@ class DirectPath:
                 self.kind = self._classify(stats.endpoint or self.endpoint)
             elif now - self.since > self.timing.probe_timeout:
                 self._down(Event.PROBE_TIMEOUT, now, stats)
+            elif self.holding:
+                if now >= self.hold_until:  # our turn: a fresh peer, its handshake at once
+                    self.holding = False
+                    self.generation += 1
+                    self.punched = now
             elif self.endpoint is not None and now >= self.punched + self.timing.repunch:
                 self._transition(Event.REPUNCH)
                 self.generation += 1
@@ -271,7 +299,9 @@ class DirectPath:
         EPS = 1e-6  # the timeouts compare with ">": just past them
         if self.state == State.PROBING:
             times = [self.since + self.timing.probe_timeout + EPS]
-            if self.endpoint is not None:
+            if self.holding:
+                times.append(self.hold_until)
+            elif self.endpoint is not None:
                 times.append(self.punched + self.timing.repunch)
             if self.probes_left > 0:
                 times.append(self.next_probe)
@@ -300,7 +330,7 @@ class DirectPath:
         # once there is an endpoint to send it to.
         if self.state == State.UP:
             return self.timing.keepalive
-        if self.state == State.PROBING and self.endpoint is not None:
+        if self.state == State.PROBING and self.endpoint is not None and not self.holding:
             return self.timing.probe_keepalive
         return 0
 
