@@ -102,7 +102,7 @@ class Timing:
     # follows it, and a keepalive is that packet (seconds, not `keepalive`, to a direct path).
     probe_keepalive: int = 1
     lan_wait: float = 0.4  # how long PROBEs to a peer on our subnet get before we try NAT
-    settle: float = 1.0  # wait after a peer appears before the first attempt
+    settle: float = 0.3  # wait after a peer appears before the first attempt
     repunch: float = 1.0  # a fresh WireGuard peer this often while probing hears nothing
     stagger: float = 0.3  # how much later the node with the larger key starts its handshakes
 
