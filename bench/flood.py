@@ -13,7 +13,9 @@ the flood (all pinged every 0.5 s), and how long after the flood every pair ping
 The senders run on the same machine (2 vCPUs here): they take CPU from the agent too. With
 `--sender c` the datagrams (made by the same Python code) are sent by bench/flood.c, compiled
 with gcc into .lab/, at `--rate` per second per sender (0: as fast as the kernel takes them),
-which leaves the agent a core of its own.
+which leaves the agent a core of its own. `--pin` (the default on 2 or more CPUs) makes that
+explicit: this process and everything it starts (the lab, every other agent, wireguard-go,
+the pings, the senders) run on CPU 0, and beta's agent alone on CPU 1.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def compile_sender() -> str:
 
 
 def flood(
-    kind: str, seconds: float, senders: int, compiled: str | None = None, rate: int = 0
+    kind: str, seconds: float, senders: int, compiled: str | None = None, rate: int = 0, pin: bool = False
 ) -> dict[str, float]:
     prefix = "bnf" + os.urandom(3).hex()
     with Lab.up("seed-basic", prefix=prefix) as lab:
@@ -106,6 +108,8 @@ def flood(
             drops_before = sum(st["drops"].values())
             buf_before = udp_rcvbuf_errors(lab, "beta")
             pid = mesh.procs["beta"].pid
+            if pin:
+                os.sched_setaffinity(pid, {1})  # the agent under test: a core of its own
             cpu_before = probe.cpu_seconds(pid)
             argv = [PYTHON, "-c", SENDER, kind, str(seconds), beta_key, mesh.shared_key]
             if compiled:
@@ -152,18 +156,27 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=2)
     ap.add_argument("--sender", choices=("python", "c"), default="python")
     ap.add_argument("--rate", type=int, default=0, help="datagrams/s per C sender (0: unpaced)")
+    ap.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help="beta's agent alone on CPU 1, everything else on CPU 0 (default with 2+ CPUs)",
+    )
     args = ap.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})  # inherited by the lab, the agents and the senders
     compiled = compile_sender() if args.sender == "c" else None
     load = os.getloadavg()
     print(
         f"wg_netmanager flood benchmark, {datetime.date.today()}, `bench/flood.py --seconds {args.seconds:g} "
-        f"--senders {args.senders} --sender {args.sender} --rate {args.rate}`, seed-basic, "
+        f"--senders {args.senders} --sender {args.sender} --rate {args.rate}"
+        f"{'' if args.pin else ' --no-pin'}`, seed-basic, "
         f"load {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     heads = ("sent/s", "dropped/s", "overflow/s", "agent CPU %", "pairs lost", "whole after s")
     print(f"{'flood':10} " + " ".join(f"{h:>11}" for h in heads))
     for kind in ("junk", "forged"):
-        r = flood(kind, args.seconds, args.senders, compiled, args.rate)
+        r = flood(kind, args.seconds, args.senders, compiled, args.rate, args.pin)
         cells = [f"{r[k]:11.0f}" for k in ("sent/s", "dropped/s", "overflow/s", "cpu%", "pairs lost")]
         after = r["whole again after s"]
         print(f"{kind:10} " + " ".join(cells) + (f" {after:11.1f}" if after < 1e9 else f" {'>30':>11}"))
