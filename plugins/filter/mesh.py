@@ -2,8 +2,8 @@
 # MIT License (see LICENSE or https://opensource.org/licenses/MIT)
 # SPDX-License-Identifier: MIT
 """Filters over the wg_mesh facts and the agent's files; documented in reachability_table.yml,
-path_summary.yml, net_yaml_change.yml, net_yaml_inline_keys.yml and
-rotation_report.yml."""
+path_summary.yml, net_yaml_change.yml, net_yaml_inline_keys.yml, rotation_report.yml and
+shared_key_id.yml."""
 
 from __future__ import annotations
 
@@ -34,4 +34,5 @@ class FilterModule:
             "net_yaml_change": net_yaml.change,
             "net_yaml_inline_keys": net_yaml.inline_keys,
             "rotation_report": _wrap(rotation.rotation_report),
+            "shared_key_id": _wrap(rotation.key_id),
         }

@@ -15,6 +15,9 @@ the rotation is meant to shut out) blocks nothing: the report names it as cut of
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from typing import Any
 
 NOT_REACHED = "not reached (unreachable, failed, or outside --limit)"
@@ -24,7 +27,20 @@ class RotationError(ValueError):
     """The input is not a mapping of inventory host to status document."""
 
 
-def _state(doc: Any, members: Any) -> tuple[str, str | None]:
+def key_id(shared_key: str) -> str:
+    """The agent's name for a shared key (base64 of 32 bytes) in its status: `sharedKeyId`,
+    `previousKeyId`. The same keyed hash as the agent's `core.frame.key_id` (a unit test
+    holds them together); it tells nothing of the key."""
+    try:
+        raw = base64.b64decode(str(shared_key).strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise RotationError("the shared key is not base64") from None
+    if len(raw) != 32:
+        raise RotationError("the shared key is not base64 of 32 bytes")
+    return hashlib.blake2s(b"wg_netmanager key id", key=raw, digest_size=6).hexdigest()
+
+
+def _state(doc: Any, members: Any, want: str | None = None) -> tuple[str, str | None]:
     """(report line, blocker or None) for one node's status document (None: not reached)."""
     if doc is None:
         return NOT_REACHED, NOT_REACHED
@@ -34,6 +50,10 @@ def _state(doc: Any, members: Any) -> tuple[str, str | None]:
         return "agent not running", "agent not running"
     if not doc.get("rotating"):
         return "one key (not rotating)", "not rotating (its agent has one key: phase 1 has not reached it)"
+    runs = doc.get("sharedKeyId")  # older agents do not say
+    if want is not None and runs is not None and runs != want:
+        why = f"runs another shared key (id {runs}; the controller's new key is {want})"
+        return why, why
     hears = doc.get("onPreviousKey")
     if not isinstance(hears, list):
         return "rotating; status has no onPreviousKey", "status has no onPreviousKey (agent too old?)"
@@ -45,10 +65,12 @@ def _state(doc: Any, members: Any) -> tuple[str, str | None]:
     return line, f"hears {', '.join(inside)} on the previous key" if inside else None
 
 
-def rotation_report(statuses: Any, members: Any = None) -> dict[str, Any]:
+def rotation_report(statuses: Any, members: Any = None, shared_key_id: Any = None) -> dict[str, Any]:
     """`statuses`: inventory host -> status document (`wg_netmanager status --json`, or the
     mesh_info fact `wg_mesh`), None for a host not reached. `members`: the names and public
     keys of the mesh's nodes, as `onPreviousKey` names peers (None: every peer counts).
+    `shared_key_id`: `key_id` of the controller's new key; a node whose agent speaks another
+    (`sharedKeyId`) blocks phase 2 (None: not checked).
     Returns `lines` (one per host, sorted) and `blockers` (per host, what keeps phase 2 from
     running; empty: it may)."""
     if not isinstance(statuses, dict):
@@ -59,7 +81,7 @@ def rotation_report(statuses: Any, members: Any = None) -> dict[str, Any]:
         members = frozenset(str(m) for m in members)
     lines, blockers = [], []
     for host in sorted(statuses, key=str):
-        line, blocker = _state(statuses[host], members)
+        line, blocker = _state(statuses[host], members, None if shared_key_id is None else str(shared_key_id))
         lines.append(f"{host}: {line}")
         if blocker:
             blockers.append(f"{host}: {blocker}")

@@ -7,11 +7,13 @@ as the agent does (only the keys matter here), serves a status document on a Uni
 EVENTS gets one JSON line per event: {"event": "start"|"reload"|"stop", "shared": sha256 of
 the shared key (first 16 hex digits; read from sharedKeyFile when net.yaml names one, as the
 agent does), "previous": the same of the previous key or null}. HEARS is a JSON list the test
-writes: the status's `onPreviousKey` (missing file: []).
+writes: the status's `onPreviousKey` (missing file: []). The status names the keys as the
+agent does (`sharedKeyId`, `previousKeyId`: the agent's own `core.frame.key_id`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -23,15 +25,22 @@ from typing import Any
 
 import yaml
 
+from wg_netmanager.core.frame import key_id
+
 
 def digest(key: Any) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()[:16] if key else None
+
+
+def named(key: Any) -> str | None:
+    return key_id(base64.b64decode(key)) if key else None
 
 
 class FakeAgent:
     def __init__(self, net: Path, sock: Path, events: Path, hears: Path) -> None:
         self.net, self.events, self.hears = net, events, hears
         self.keys: tuple[str | None, str | None] = (None, None)
+        self.ids: tuple[str | None, str | None] = (None, None)
         self.stopping = False
         if sock.exists():
             sock.unlink()
@@ -49,7 +58,9 @@ class FakeAgent:
 
     def load(self, event: str) -> None:
         network = (yaml.safe_load(self.net.read_text()) or {}).get("network", {})
-        self.keys = (digest(self.key(network, "sharedKey")), digest(self.key(network, "previousSharedKey")))
+        shared, previous = self.key(network, "sharedKey"), self.key(network, "previousSharedKey")
+        self.keys = (digest(shared), digest(previous))
+        self.ids = (named(shared), named(previous))
         with self.events.open("a") as out:
             out.write(json.dumps({"event": event, "shared": self.keys[0], "previous": self.keys[1]}) + "\n")
 
@@ -58,6 +69,8 @@ class FakeAgent:
         return {
             "name": self.net.parent.name,
             "rotating": self.keys[1] is not None,
+            "sharedKeyId": self.ids[0],
+            "previousKeyId": self.ids[1],
             "onPreviousKey": hears,
             "converged": True,
             "peers": [],

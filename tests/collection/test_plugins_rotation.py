@@ -320,3 +320,37 @@ def test_rotation_report_lets_peers_outside_the_mesh_be_cut_off() -> None:
         "beta: rotating; hears KEYofCHARLIE= on the previous key" + cut,
     ]
     assert report["blockers"] == ["beta: hears KEYofCHARLIE= on the previous key"]
+
+
+def test_the_key_id_is_the_agents() -> None:
+    """The controller names its key as the agents' status does (frame.key_id), and the name
+    tells nothing of the key (a keyed hash, 48 bits)."""
+    from wg_netmanager.core.frame import key_id
+    from wg_netmanager.core.wire import Codec, Identity
+
+    raw = bytes(range(32))
+    shared = base64.b64encode(raw).decode()
+    assert rotation.key_id(shared) == key_id(raw) == Codec(raw, Identity(bytes(32)), 5).key_ids()[0]
+    assert len(rotation.key_id(shared)) == 12 and rotation.key_id(shared) not in (shared, raw.hex())
+    for bad in ("not base64!", base64.b64encode(bytes(16)).decode()):
+        with pytest.raises(rotation.RotationError) as err:
+            rotation.key_id(bad)
+        assert bad not in str(err.value)  # never the key (or what was given as one)
+
+
+def test_phase_2_waits_for_a_node_that_runs_another_key() -> None:
+    """Rotating with an old pair of keys (its net.yaml from before phase 1, say) is not
+    enough: its agent must speak the controller's new key."""
+    new = rotation.key_id(base64.b64encode(bytes(range(32))).decode())
+    report = rotation.rotation_report(
+        {
+            "alpha": {"rotating": True, "onPreviousKey": [], "sharedKeyId": new},
+            "beta": {"rotating": True, "onPreviousKey": [], "sharedKeyId": "0123456789ab"},
+            "old": {"rotating": True, "onPreviousKey": []},  # an agent from before key ids
+        },
+        None,
+        new,
+    )
+    assert report["blockers"] == [
+        f"beta: runs another shared key (id 0123456789ab; the controller's new key is {new})"
+    ]

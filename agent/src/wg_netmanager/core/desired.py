@@ -156,6 +156,9 @@ def status_document(
         "static": params.is_static,
         "mode": mode,
         "rotating": codec.rotating,
+        # Which shared keys it runs, by frame.key_id (the previous one: None unless rotating).
+        "sharedKeyId": codec.key_ids()[0],
+        "previousKeyId": codec.key_ids()[1],
         "onPreviousKey": sorted(name_of(k) for k in codec.on_previous()),
         "converged": bool(peers) and all(peer["path"] != "none" for peer in peers),
         "drops": dict(drops),

@@ -124,6 +124,13 @@ def keyreq_mac(shared: bytes) -> bytes:
     return blake(b"wg_netmanager mac1 keyreq", shared)
 
 
+def key_id(shared: bytes) -> str:
+    """Names a shared key in status without telling anything of it (a keyed hash of a fixed
+    text, 48 bits): a rotation's phase 2 checks that every node runs the controller's new key.
+    The collection computes the same (plugins/plugin_utils/rotation.py)."""
+    return blake(b"wg_netmanager key id", shared, 6).hex()
+
+
 def hasher(mac_key: bytes) -> Any:
     return hashlib.blake2s(key=mac_key, digest_size=MAC_SIZE)
 

@@ -65,6 +65,7 @@ from .frame import (
     PairState,
     blake,
     hasher,
+    key_id,
     keyreq_mac,
     window_accept,
 )
@@ -133,6 +134,10 @@ class Codec:
     @property
     def rotating(self) -> bool:
         return len(self._keys) > 1
+
+    def key_ids(self) -> tuple[str, Optional[str]]:
+        """`frame.key_id` of the shared key we speak and of the previous one (None)."""
+        return key_id(self._keys[0]), key_id(self._keys[1]) if self.rotating else None
 
     def on_previous(self) -> list[bytes]:
         """The peers that still speak the previous shared key to us (a rotation's phase 2
