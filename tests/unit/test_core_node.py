@@ -205,7 +205,7 @@ def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_t
     alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     linked(alice, fake_beta)
     for t, rx in ((NOW, 0), (NOW + 0.1, 92)):  # its first run's WireGuard peer answers
-        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx)})
+        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx, tx_bytes=148 + rx)})
         alice.tick(t)
     generation = {p.public_key: p.generation for p in alice.desired(NOW).peers}[key(2)]
     alice.datagram(NOW + 1, fake_beta.to(alice, m.Leave("beta", key(2))), BETA_ADMIN)
@@ -221,7 +221,7 @@ def test_a_restarted_static_nodes_peer_is_made_again_once_its_new_run_had_time_t
     assert alice.next_deadline(NOW + 2.1) <= NOW + 2.3 + 1e-3
     alice.tick(NOW + 2.4)  # after HANDSHAKE_SETTLE
     assert gen(NOW + 2.4) == generation + 1
-    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=148)})  # the new run's handshake came back
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=148, tx_bytes=500)})  # the new run answered
     alice.tick(NOW + 2.5)
     alice.tick(NOW + 5)
     assert gen(NOW + 5) == generation + 1  # once: a session with the new run stands
@@ -240,20 +240,35 @@ def test_a_first_handshake_the_static_node_dropped_is_tried_again_not_5_s_later(
         return {p.public_key: p.generation for p in alice.desired(now).peers}[key(2)]
 
     first = gen(NOW)
-    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0)})  # nothing received
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0, tx_bytes=148)})  # a handshake, unanswered
     assert alice.next_deadline(NOW + 0.1) <= NOW + 0.3 + 1e-6
     assert [gen(t) - first for t in (NOW + 0.2, NOW + 0.31, NOW + 0.8, NOW + 0.91, NOW + 2.11, NOW + 9)] == [
         0, 1, 1, 2, 3, 3,
     ]  # fmt: skip
 
 
+def test_a_first_handshake_that_has_not_gone_yet_is_not_cut_short() -> None:
+    """Nothing sent yet (no traffic waited): the keepalive, turned on HANDSHAKE_SETTLE after the
+    first answer, starts the first handshake; making the peer again then would throw it away."""
+    alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
+    linked(alice, fake_beta)
+
+    def gen(now: float) -> int:
+        alice.tick(now)
+        return {p.public_key: p.generation for p in alice.desired(now).peers}[key(2)]
+
+    first = gen(NOW)
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0, tx_bytes=0)})
+    assert [gen(t) - first for t in (NOW + 0.31, NOW + 0.91, NOW + 2.11)] == [0, 1, 2]
+
+
 def test_a_first_handshake_that_went_through_is_not_made_again() -> None:
     alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     linked(alice, fake_beta)
     alice.tick(NOW)
-    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0)})
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=0, tx_bytes=148)})
     alice.tick(NOW + 0.1)
-    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=92)})  # the handshake's answer
+    alice.set_stats({key(2): PeerStats(key(2), rx_bytes=92, tx_bytes=148)})  # the handshake's answer
     for t in (NOW + 0.2, NOW + 0.31, NOW + 1, NOW + 3):
         alice.tick(t)
     assert {p.public_key: p.generation for p in alice.desired(NOW + 3).peers}[key(2)] == 0
@@ -412,7 +427,7 @@ def test_a_static_node_that_forgot_us_gets_a_fresh_wireguard_peer_of_ours() -> N
     alice, fake_beta = make_node("alice", "10.1.1.1", 1), Fake(2)
     linked(alice, fake_beta)
     for t, rx in ((NOW, 0), (NOW + 0.1, 92), (NOW + 5, 500)):
-        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx)})
+        alice.set_stats({key(2): PeerStats(key(2), rx_bytes=rx, tx_bytes=148 + rx)})
         alice.tick(t)
     gen = {p.public_key: p.generation for p in alice.desired(NOW + 5).peers}[key(2)]
     alice.datagram(NOW + 20, fake_beta.to(alice, m.HelloAck(None, 5)), BETA_ADMIN)

@@ -71,6 +71,7 @@ class HubLink:
     last_ack: float = -1e9
     last_rx: float = -1e9  # when its WireGuard peer last received something (authenticated)
     rx_bytes: Optional[int] = None  # that peer's counter as last read (None: not read yet)
+    tx_bytes: int = 0  # and what it sent
     hello_out: Optional[float] = None  # when the oldest HELLO not answered yet went out
     served: int = 0  # the version of its table its last answer named
     # Bumped when we move: its WireGuard peer is made again, whose first handshake (sent at
@@ -114,12 +115,12 @@ class HubLink:
         """In step, alive, and our HELLOs answered."""
         return self.hello_out is None and self.in_step(digest) and self.alive(now, timeout)
 
-    def heard(self, rx_bytes: int, now: float) -> None:
-        """Its WireGuard peer's receive counter as read now. A smaller one is a peer made
-        again (counting from 0), not something heard."""
+    def heard(self, rx_bytes: int, now: float, tx_bytes: int = 0) -> None:
+        """Its WireGuard peer's counters as read now. A smaller one is a peer made again
+        (counting from 0), not something heard."""
         if self.rx_bytes is not None and rx_bytes > self.rx_bytes:
             self.last_rx = now
-        self.rx_bytes = rx_bytes
+        self.rx_bytes, self.tx_bytes = rx_bytes, tx_bytes
 
     def keepalive(self, now: float, keepalive: int) -> int:
         """Keepalive toward the static node; it starts the handshake, so hold it back until
@@ -190,7 +191,9 @@ class HubLink:
         if self.last_rx >= self.first_ack:  # a handshake with this run went through
             self.renew_left = 0
             return False
-        self.renew_left -= 1
+        first, self.renew_left = self.renew_left == RENEW_TRIES, self.renew_left - 1
+        if first and not self.tx_bytes:
+            return False  # it has sent nothing yet: the keepalive, on now, starts the handshake
         self.generation += 1
         return True
 
@@ -329,7 +332,7 @@ class StaticLinks:
             if link.key is not None:
                 st = stats.get(base64.b64encode(link.key).decode())
                 if st is not None:
-                    link.heard(st.rx_bytes, now)
+                    link.heard(st.rx_bytes, now, st.tx_bytes)
 
     def set_address(self, name: str, address: Optional[str], now: float) -> bool:
         """The shell's answer for a static node's DNS name. None: the look-up failed; the
