@@ -1,5 +1,5 @@
 """What a reload (SIGHUP) applies while running and what only a restart does
-(io/daemon.py `_needs_restart`): the static nodes may change; this node's own settings and
+(io/reconfig.py `needs_restart`): the static nodes may change; this node's own settings and
 the subnet may not."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from wg_netmanager.core.config import node_settings, parse_net, peer_overrides
-from wg_netmanager.io.daemon import _needs_restart
+from wg_netmanager.io.reconfig import needs_restart
 
 NET = """\
 network:
@@ -40,7 +40,7 @@ def test_static_nodes_added_or_moved_need_no_restart() -> None:
     }
     new, now = config({"peers": peers})
     assert new.peers != old.peers
-    assert _needs_restart(old, was, new, now) is None
+    assert needs_restart(old, was, new, now) is None
 
 
 @pytest.mark.parametrize(
@@ -57,5 +57,5 @@ def test_static_nodes_added_or_moved_need_no_restart() -> None:
 def test_what_only_a_restart_applies(net_edit: Any, peer: dict[str, Any], why: str) -> None:
     old, was = config()
     new, now = config(net_edit, **peer)
-    reason = _needs_restart(old, was, new, now)
+    reason = needs_restart(old, was, new, now)
     assert reason is not None and why in reason

@@ -12,7 +12,8 @@ Start-up takes the lock, the status socket and the control port before it touche
 interface, so a second agent for the same interface stops without harming the first (lock.py).
 Faults are handled beside the loop: a data plane that died is restored (dataplane.py), DNS
 names of static nodes are looked up with deadlines (resolver.py), and the status socket
-bounds what its clients cost (status.py).
+bounds what its clients cost (status.py). The configuration becomes the core's parameters,
+and a SIGHUP's new files a running node's, in reconfig.py.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields, replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Interface
 from typing import Any, Callable, Optional
 
 from ..backends import BackendError, select_backend
@@ -35,9 +35,10 @@ from ..core.checks import ConfigError
 from ..core.config import NetConfig, NodeSettings
 from ..core.limits import LogLimiter
 from ..core.model import DesiredState, InterfaceSettings
-from ..core.node import Node, Params, StaticNode
+from ..core.node import Node
 from ..core.wire import MAX_DATAGRAM, Identity
 from ..keystore import load_or_create_private_key
+from . import reconfig
 from . import status as status_socket
 from .certwatch import CertWatch
 from .controlsock import control_socket
@@ -78,41 +79,12 @@ class Agent:
         # pyroute2's synchronous API runs an event loop of its own, which cannot nest inside
         # ours: all backend calls go to one worker thread (which also keeps them in order).
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="backend")
-        self.resolver = Resolver(_by_dns_name(net), self._resolved)  # the core sees addresses only
+        self.resolver = Resolver(reconfig.by_dns_name(net), self._resolved)  # the core sees addresses only
         self.certs = CertWatch(settings, net)
         self.bug_log = LogLimiter()
         sock_path = status_socket.socket_path(settings.run_dir, settings.interface)
         self.status_server = status_socket.StatusServer(sock_path, self.status)
         self.plane: Optional[DataPlane] = None  # once the interface is up
-
-    def _statics(self) -> tuple[StaticNode, ...]:
-        return tuple(
-            StaticNode(
-                p.name,
-                p.wg_ip,
-                _ip_or_none(p.endpoint_host),
-                p.endpoint_port,
-                p.admin_port,
-                p.named,
-                p.public_key,
-            )
-            for p in self.net.peers
-        )
-
-    def _params(self, public_key: str, listen_port: int, cert: bytes) -> Params:
-        s = self.settings
-        return Params(
-            s.name,
-            s.wg_ip,
-            self.net.subnet,
-            public_key,
-            listen_port,
-            s.admin_port,
-            self._statics(),
-            ca_public_key=self.net.ca_public_key,
-            revoked=self.net.revoked,
-            cert=cert,
-        )
 
     async def run(self) -> int:
         """Whatever shows that another agent runs for this interface comes first, before the
@@ -159,7 +131,9 @@ class Agent:
             del private
             now = time.monotonic()
             self.node = Node(
-                self._params(self.backend.public_key, self.backend.listen_port or s.wg_port, cert),
+                reconfig.params(
+                    s, self.net, self.backend.public_key, self.backend.listen_port or s.wg_port, cert
+                ),
                 self.net.shared_key,
                 identity,
                 now,
@@ -210,12 +184,8 @@ class Agent:
         self.wake.set()
 
     def _reload(self) -> None:
-        """SIGHUP: read net.yaml and peer.yaml again and apply what can change while running:
-        the shared keys (a rotation), the network CA, the revoked serials and the static
-        nodes (added, removed, moved, pinned), with the interface and every tunnel left up.
-        Anything else (this node's name, address, ports, interface, backend; the subnet;
-        whether it is a static node) needs a restart, and the log says so; a file with a
-        mistake changes nothing."""
+        """SIGHUP: read net.yaml and peer.yaml again and apply what can change while running
+        (reconfig.apply_reload); a file with a mistake changes nothing."""
         if self.reload is None or self.node is None:
             return
         try:
@@ -223,30 +193,7 @@ class Agent:
         except ConfigError as exc:
             log.error("reload: %s (nothing changed)", exc)
             return
-        if (new.shared_key, new.previous_key) != (self.net.shared_key, self.net.previous_key):
-            self.node.set_shared_keys(new.shared_key, new.previous_key)
-            log.info(
-                "reload: shared key%s", " rotating (previous key still accepted)" if new.previous_key else ""
-            )
-        self.node.set_trust(new.ca_public_key, new.revoked)
-        old, self.net = self.net, new
-        if (new.ca_public_key, new.revoked) != (old.ca_public_key, old.revoked):
-            log.info(
-                "reload: network CA %s, %d revoked", "set" if new.ca_public_key else "none", len(new.revoked)
-            )
-        why = _needs_restart(old, self.settings, new, settings)
-        if why is None and new.peers != old.peers:
-            try:
-                self.node.set_statics(self._statics(), time.monotonic())
-            except ValueError as exc:
-                why = str(exc)
-            else:
-                self.resolver.set_hosts(_by_dns_name(new))
-                names = sorted(p.name for p in new.peers)
-                log.info("reload: static nodes now %s", ", ".join(names) or "none")
-        if why is not None:
-            log.warning("reload: %s; restart the agent to apply that", why)
-            self.net = replace(new, subnet=old.subnet, peers=old.peers)  # what runs
+        self.net = reconfig.apply_reload(self.node, self.net, self.settings, new, settings, self.resolver)
         self.certs.net = self.net
         self.wake.set()
 
@@ -439,26 +386,6 @@ def _idle(task: Optional[asyncio.Future[Any]]) -> bool:
         return False
     task.result()
     return True
-
-
-def _needs_restart(old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSettings) -> Optional[str]:
-    """What in a reloaded configuration only a restart applies, or None."""
-    if new.subnet != old.subnet:
-        return f"the subnet changed ({old.subnet} to {new.subnet})"
-    changed = [f.name for f in fields(was) if getattr(was, f.name) != getattr(now, f.name)]
-    return f"this node's {', '.join(changed)} changed" if changed else None
-
-
-def _by_dns_name(net: NetConfig) -> dict[str, str]:
-    """Static nodes given by DNS name: name -> host name (the shell looks them up)."""
-    return {p.name: p.endpoint_host for p in net.peers if _ip_or_none(p.endpoint_host) is None}
-
-
-def _ip_or_none(host: str) -> Optional[str]:
-    try:
-        return str(IPv4Address(host))
-    except ValueError:
-        return None  # a DNS name: looked up when the node asks (resolve_due)
 
 
 def run(settings: NodeSettings, net: NetConfig, reload: Optional[Reload] = None) -> int:
