@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
+from figures import figure
 from labkit import LabFactory
 from meshlab import DIRECT_TTL, PYTHON, SEED_BASIC_PATHS, Mesh, wait_for
 
@@ -106,8 +107,16 @@ class Pings:
         return recovered, lost
 
 
-def report(what: str, pings: Pings, t0: float, t1: float) -> tuple[float, dict[Pair, int]]:
+def report(
+    what: str, pings: Pings, t0: float, t1: float, heals: bool = True
+) -> tuple[float, dict[Pair, int]]:
+    """Prints the seconds until every pair answered after `t0` and the pings lost per pair,
+    and keeps both for bench/faults.py (`heals=False`: a window the fault lasts through,
+    whose losses alone mean something)."""
     recovered, lost = pings.figures(t0, t1)
+    if heals:
+        figure(what, "every pair answers", recovered)
+    figure(what, "pings lost", sum(lost.values()), "pings")
     print(f"\n{what}: every pair answers {recovered:.1f} s after the fault; pings lost per pair:")
     for (a, b), n in sorted(lost.items()):
         print(f"  {a:>8} -> {b:<8} {n:4d}")
@@ -270,6 +279,7 @@ def test_status_answers_while_200_clients_never_read(whole: Mesh) -> None:
         t1 = time.time()
         recovered, lost = report("200 status clients that never read, renewed, on alpha", pings, t0, t1)
     took = max(t for _, t in answers)
+    figure("200 status clients that never read, renewed, on alpha", "`status` answers within", took)
     print(
         f"  {flood.connects} connects; `status` answered within {took:.2f} s; RSS {before:.0f} MB +{grew:.1f}"
     )
@@ -338,6 +348,7 @@ def test_a_dns_server_that_stops_answering_drops_no_static_node(dyn_mesh: Mesh) 
         assert mesh.stop("delta", timeout=10) == 0
         exit_took = time.monotonic() - started
     print(f"  SIGTERM with the resolver hung: exit after {exit_took:.2f} s")
+    figure("DNS hung, beta unplugged for a while", "SIGTERM exits within", exit_took)
     assert exit_took < 3.0
     assert recovered < RECOVER_WITHIN
     for h in members:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+from figures import figure
 from labkit import LabFactory
 from meshlab import PYTHON, SEED_BASIC_PATHS, Mesh, wait_for
 from test_faults import GAP, RECOVER_WITHIN, UNTOUCHED, Pings, errors_in, prefix, report
@@ -129,6 +130,7 @@ def test_killed_agents_restarted(whole: NetMesh, hosts: list[str]) -> None:
         t1 = healed(pings, t0, "every pair answers again")
         recovered, lost = report(f"kill -9 and restart of {', '.join(hosts)}", pings, t0, t1)
     print(f"  agents answering `status` {up:.1f} s after the kill")
+    figure(f"kill -9 and restart of {', '.join(hosts)}", "agents answer `status`", up)
     complaints(mesh, t0)
     assert recovered < RECOVER_WITHIN
     # The pairs with no restarted end keep their direct paths (the static node's previous
@@ -150,10 +152,11 @@ def test_internet_partitioned_30s(whole: NetMesh) -> None:
             faults.partition(mesh.lab, "internet", cut=False)
         back = time.time()
         t1 = healed(pings, back, "every pair answers after the heal")
-        _, during = report("internet partitioned (30 s; while it lasts)", pings, t0, back)
+        _, during = report("internet partitioned (30 s; while it lasts)", pings, t0, back, heals=False)
         recovered, lost = report("internet healed after 30 s", pings, back, t1)
     complaints(mesh, t0)
     lan = during[("charlie", "delta")] + during[("delta", "charlie")]
+    figure("internet partitioned (30 s; while it lasts)", "LAN pair pings lost", lan, "pings")
     assert lan <= 2 * UNTOUCHED, f"the LAN pair needs no internet: {lan} lost"
     assert recovered < RECOVER_WITHIN
 
@@ -218,10 +221,10 @@ def test_packet_loss_steady(whole: NetMesh, percent: int) -> None:
         finally:
             faults.set_loss(mesh.lab, 0)
         t1 = time.time()
-        _, lost = report(
-            f"{percent} % loss on every WAN link ({LOSS_HOLD:.0f} s; while it lasts)", pings, t0, t1
-        )
+        during = f"{percent} % loss on every WAN link ({LOSS_HOLD:.0f} s; while it lasts)"
+        _, lost = report(during, pings, t0, t1, heals=False)
         worst = longest_outage(pings, t0, t1)
+        figure(during, "longest gap of a pair", worst)
         t2 = healed(pings, t1, "every pair answers once the loss stops")
         recovered, _ = report(f"{percent} % loss stopped", pings, t1, t2)
     print(f"  longest run of unanswered pings of any pair during the loss: {worst:.1f} s")
@@ -252,11 +255,12 @@ def test_packet_loss_cold_start(whole: NetMesh, percent: int) -> None:
 
             wait_for(all_answered, 90, 0.1, f"every pair answers once under {percent} % loss")
             t1 = time.time()
-            _, lost = report(f"cold start under {percent} % WAN loss", pings, t0, t1)
+            _, lost = report(f"cold start under {percent} % WAN loss", pings, t0, t1, heals=False)
     finally:
         faults.set_loss(mesh.lab, 0)
     took = max(v for v in first.values() if v is not None)
     print(f"  every pair answered a first ping {took:.1f} s after the agents started")
+    figure(f"cold start under {percent} % WAN loss", "every pair answered once", took)
     slowest = sorted(first.items(), key=lambda kv: -(kv[1] or 0))[:3]
     print("  slowest: " + ", ".join(f"{a}->{b} {t:.1f} s" for (a, b), t in slowest if t is not None))
     assert took < 90

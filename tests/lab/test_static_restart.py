@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import pytest
+from figures import figure
 from meshlab import loss_table, pingers, wait_for
 
 pytestmark = pytest.mark.lab
@@ -57,5 +58,10 @@ def test_a_restarted_static_node_costs_the_others_nothing_and_is_back_at_once(me
     print(f"beta down (stop to status socket) {down:.1f} s; every pair again after {back:.1f} s")
     others = {pair: v for pair, v in table.items() if "beta" not in pair}
     with_beta = {pair: v for pair, v in table.items() if "beta" in pair}
+    case = "static node beta stopped (SIGTERM) and started again (hard-nat-2gw)"
+    figure(case, "beta down", down)
+    figure(case, "every pair answers", back)
+    figure(case, "most pings in a row, pairs without beta", max(g for _, _, g in others.values()), "pings")
+    figure(case, "most pings in a row, beta's pairs", max(g for _, _, g in with_beta.values()), "pings")
     assert all(gap <= OTHER_GAP for _, _, gap in others.values()), others
     assert all(gap <= BETA_GAP + down * 10 for _, _, gap in with_beta.values()), (down, with_beta)
