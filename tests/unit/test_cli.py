@@ -195,6 +195,19 @@ def test_check_config_node(net_yaml: Path, capsys: pytest.CaptureFixture[str]) -
     assert "node beta (static): 10.1.1.2 on wg0, WireGuard port 50000, admin port 50001" in out
 
 
+def test_check_config_subnet_gateway(net_yaml: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["check-config", "-c", str(net_yaml), "-n", "delta", "-a", "10.1.1.4"]
+    assert main([*args, "--subnet", "192.168.50.0/24", "--subnet", "172.16.0.0/12"]) == 0
+    assert "  gateway for: 192.168.50.0/24, 172.16.0.0/12\n" in capsys.readouterr().out
+    assert main([*args, "--subnet", "192.168.50.0/24", "--masquerade"]) == 0
+    assert "  gateway for: 192.168.50.0/24 (masquerading)\n" in capsys.readouterr().out
+    assert main([*args, "--subnet", "192.168.50.1/24"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "command line: --subnet: host bits set in '192.168.50.1/24' (did you mean 192.168.50.0/24?)\n"
+    )
+
+
 def test_check_config_error(net_yaml: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = net_yaml
     path.write_text(net_yaml.read_text().replace("198.51.100.2:50000", "198.51.100.2"))

@@ -474,3 +474,44 @@ def test_command_line_values_are_checked() -> None:
     with pytest.raises(ConfigError) as info:
         peer_overrides(wg_port=99999)
     assert info.value.field == "--wg-port"
+
+
+# --- subnet gateways ---
+
+
+def test_subnets_from_peer_file_and_command_line() -> None:
+    peer = parse_peer_file({"name": "delta", "wgIp": "10.1.1.4", "subnets": ["192.168.50.0/24"]}, "peer.yaml")
+    assert node_settings(net(), peer).subnets == (IPv4Network("192.168.50.0/24"),)
+    cli = peer_overrides(subnets=["172.16.0.0/12", "192.168.60.0/24"])
+    assert node_settings(net(), peer, cli).subnets == (
+        IPv4Network("172.16.0.0/12"),
+        IPv4Network("192.168.60.0/24"),
+    )
+    assert node_settings(net(), None, peer_overrides(name="a", wg_ip=IPv4Address("10.1.1.1"))).subnets == ()
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("192.168.50.1/24", "host bits set in '192.168.50.1/24' (did you mean 192.168.50.0/24?)"),
+        (["192.168.50.0"], "missing prefix length in '192.168.50.0' (e.g. 192.168.1.0/24)"),
+        (["0.0.0.0/0"], "0.0.0.0/0 is every address, not a subnet"),
+        (["10.9.0.0/16", "10.9.0.0/16"], "10.9.0.0/16 given twice"),
+        ([f"10.{i}.0.0/16" for i in range(9)], "9 given, at most 8"),
+        ([5], "must be an IPv4 network like 192.168.1.0/24, got 5"),
+        ({"a": 1}, "must be a list of networks, got {'a': 1}"),
+    ],
+)
+def test_bad_subnets(value: Any, reason: str) -> None:
+    err = peer_error({"name": "delta", "subnets": value})
+    assert (err.field, err.reason) == ("subnets", reason)
+
+
+def test_a_subnet_may_not_overlap_the_mesh() -> None:
+    cli = peer_overrides(name="a", wg_ip=IPv4Address("10.1.1.1"), subnets=["10.0.0.0/8"])
+    with pytest.raises(ConfigError) as info:
+        node_settings(net(), None, cli)
+    assert (
+        str(info.value)
+        == "command line: --subnet: 10.0.0.0/8 overlaps the mesh subnet 10.1.1.0/24 of net.yaml"
+    )

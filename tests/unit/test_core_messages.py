@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 import pytest
@@ -40,6 +40,7 @@ MESSAGES: list[m.Message] = [
     m.Hello(info(), 0),
     m.Hello(info(2, locals=(), endpoint=None), 7),
     m.HelloAck(info(3, static=True), 2**63 - 1),
+    m.Hello(info(4, subnets=(IPv4Network("192.168.50.0/24"), IPv4Network("172.16.0.0/12"))), 0),
     m.TableChunk(5, 0, 2, (info(1), info(2, endpoint=None))),
     m.TableChunk(5, 1, 2, ()),
     m.TableChunk(9, 0, 1, (info(1),), base=7, removed=(key(4), key(5))),
@@ -131,6 +132,12 @@ BAD_NODE_FIELDS = [
     ("e", 2**64),
     ("e", "1"),
     ("e", True),
+    ("sn", "192.168.50.0/24"),
+    ("sn", ["192.168.50.1/24"]),
+    ("sn", ["0.0.0.0/0"]),
+    ("sn", [24]),
+    ("sn", ["192.168.50.0/24", "192.168.50.0/24"]),
+    ("sn", [f"10.{i}.0.0/16" for i in range(m.MAX_SUBNETS + 1)]),
     ("tv", ...),
     ("tv", -1),
     ("tv", 2**63),
@@ -152,6 +159,12 @@ def test_max_locals_is_accepted() -> None:
     locals_ = tuple(IPv4Interface(f"192.168.{i}.1/24") for i in range(m.MAX_LOCALS))
     msg = m.Hello(info(locals=locals_), 0)
     assert m.decode(*m.encode(msg)) == msg
+
+
+def test_no_subnets_are_left_out_of_the_encoding() -> None:
+    """A node that routes no subnet says what an agent before subnet gateways said."""
+    assert "sn" not in info().to_json()
+    assert m.NodeInfo.from_json(info().to_json()).subnets == ()
 
 
 def test_name_with_trailing_newline_is_malformed() -> None:

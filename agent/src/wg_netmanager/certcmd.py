@@ -188,22 +188,7 @@ def _public_key(text: str) -> str:
 
 
 def _subnets(texts: Sequence[str]) -> tuple[IPv4Network, ...]:
-    if len(texts) > MAX_SUBNETS:
-        raise ConfigError(CMD, "--subnet", f"{len(texts)} given, at most {MAX_SUBNETS}")
-    nets: list[IPv4Network] = []
-    for text in texts:
-        if "/" not in text:
-            raise ConfigError(CMD, "--subnet", f"missing prefix length in {text!r} (e.g. 192.168.1.0/24)")
-        try:
-            net = IPv4Network(text, strict=False)
-        except ValueError:
-            raise ConfigError(CMD, "--subnet", f"not an IPv4 network: {text!r}") from None
-        if str(net) != text:
-            raise ConfigError(CMD, "--subnet", f"host bits set in {text!r} (did you mean {net}?)")
-        if net in nets:
-            raise ConfigError(CMD, "--subnet", f"{net} given twice")
-        nets.append(net)
-    return tuple(nets)
+    return checks.routed_subnets(list(texts), CMD, "--subnet", default_route=True)
 
 
 def _days(text: str) -> int:

@@ -87,6 +87,8 @@ def _settings(
         admin_port=args.admin_port,
         backend=args.backend,
         cert=args.cert,
+        subnets=args.subnet,
+        masquerade=args.masquerade,
     )
     if not need_node and peer_file is None and args.name is None and args.wg_ip is None:
         return net, None
@@ -149,6 +151,9 @@ def _summary(net: NetConfig, settings: NodeSettings | None) -> None:
             f"WireGuard port {settings.wg_port}, admin port {settings.admin_port}, "
             f"backend {settings.backend}"
         )
+        if settings.subnets:
+            nat = " (masquerading)" if settings.masquerade else ""
+            print(f"  gateway for: {', '.join(str(n) for n in settings.subnets)}{nat}")
 
 
 def cmd_install(argv: Sequence[str]) -> int:

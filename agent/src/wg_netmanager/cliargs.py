@@ -149,6 +149,20 @@ def _add_node_options(parser: argparse.ArgumentParser) -> None:
         help="this node's certificate from the network CA (`cert sign`; needed when net.yaml names a CA)",
     )
     add(
+        "--subnet",
+        metavar="CIDR",
+        action="append",
+        help="a LAN subnet behind this node that the other nodes route to it (a subnet gateway);"
+        " repeat for more; replaces peer.yaml's `subnets`",
+    )
+    add(
+        "--masquerade",
+        action="store_true",
+        default=None,
+        help="the mesh reaches those subnets from this node's LAN address (for LAN hosts with no"
+        " route back to the mesh)",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=DEFAULT_STATE_DIR,

@@ -19,6 +19,7 @@ from ..core.checks import interface_problem
 from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec, PeerStats
 from . import netlink
 from .base import Backend, BackendError, DeviceState
+from .gateway import Gateway
 from .keys import public_key
 from .reconcile import PeerOp, plan_peers
 
@@ -50,6 +51,8 @@ class ManagedBackend(Backend):
         # Why the forwarding flag could not be set as wanted (None: it is as wanted), logged
         # once: /proc/sys is read-only in a container that was not given the sysctl.
         self.forwarding_problem: str | None = None
+        self.gateway = Gateway(ifname)  # a subnet gateway's LAN side (forwarding, masquerading)
+        self.gateway_problem: str | None = None  # why it is not as wanted, logged once
         # Endpoints WireGuard last reported, by public key. The core leaves a direct peer's
         # endpoint to WireGuard (roaming: PeerSpec.endpoint None), so a device that died takes
         # them with it; `restore` writes these back into the new device.
@@ -98,13 +101,33 @@ class ManagedBackend(Backend):
         # pyroute2 costs milliseconds of CPU at 50 routes, so the routes are synced when they
         # (or the forwarding flag) change, and at least every ROUTE_RESYNC seconds, which
         # also repairs routes someone else removed.
-        wanted = (frozenset(desired.routes), source, desired.forwarding)
+        wanted = (
+            frozenset(desired.routes),
+            source,
+            desired.forwarding,
+            desired.gateway_for,
+            desired.masquerade,
+        )
         synced = self._synced
         if synced is None or synced[0] != wanted or time.monotonic() - synced[1] > ROUTE_RESYNC:
             self._synced = None  # until both calls succeeded
             netlink.sync_routes(self.ifname, set(desired.routes), source)
             self._set_forwarding(desired.forwarding)
+            self._sync_gateway(desired)
             self._synced = (wanted, time.monotonic())
+
+    def _sync_gateway(self, desired: DesiredState) -> None:
+        """Like the forwarding flag: a failure is logged once and shown in the status; the
+        mesh itself keeps working."""
+        try:
+            self.gateway.sync(desired.gateway_for, desired.masquerade)
+        except BackendError as exc:
+            problem = f"subnet gateway: {exc}"
+            if problem != self.gateway_problem:
+                log.error("%s: %s", self.ifname, problem)
+            self.gateway_problem = problem
+        else:
+            self.gateway_problem = None
 
     def _set_forwarding(self, on: bool) -> None:
         """A flag that cannot be written must not fail the rest of the configuration (the
@@ -163,6 +186,7 @@ class ManagedBackend(Backend):
 
     def _remove_routes(self) -> None:
         self._synced = None
+        self.gateway.close()
         try:
             netlink.sync_routes(self.ifname, set())
         except BackendError as exc:

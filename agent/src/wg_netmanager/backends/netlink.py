@@ -112,6 +112,25 @@ def local_addresses(exclude: str) -> list[IPv4Interface]:
     return result
 
 
+def interfaces_on(subnets: tuple[IPv4Network, ...], exclude: str) -> set[str]:
+    """Names of the interfaces other than `exclude` with an address on one of `subnets`."""
+    if not subnets:
+        return set()
+    with _iproute() as ipr:
+        msgs = list(ipr.get_addr(family=AF_INET))
+    found = set()
+    for msg in msgs:
+        net = IPv4Interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}").network
+        if msg["scope"] == SCOPE_UNIVERSE and any(net.overlaps(s) for s in subnets):
+            try:
+                name = socket.if_indextoname(msg["index"])
+            except OSError:
+                continue  # gone meanwhile
+            if name != exclude:
+                found.add(name)
+    return found
+
+
 def _usable_name(index: int, exclude: str) -> str | None:
     """The interface's name if it is up, not loopback and not `exclude`; else None."""
     try:

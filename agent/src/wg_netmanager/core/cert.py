@@ -44,7 +44,7 @@ from .checks import ConfigError
 CERT_VERSION = 1
 KEY_LEN = 32
 SIG_LEN = 64
-MAX_SUBNETS = 8
+MAX_SUBNETS = checks.MAX_SUBNETS
 MAX_TIME = 253402300799  # 9999-12-31 23:59:59 UTC: the last second datetime can show
 SIGN_CONTEXT = b"wg_netmanager certificate\x00"  # a CA signature means nothing else
 

@@ -17,6 +17,7 @@ BACKENDS = ("auto", "kernel", "wireguard-go", "boringtun", "existing")  # backen
 SHARED_KEY_LEN = 32
 NAME_MAX = 32
 IFNAMSIZ = 16  # Linux: interface names are at most IFNAMSIZ - 1 bytes
+MAX_SUBNETS = 8  # subnets a node may route for (a certificate holds as many)
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _SERIAL_RE = re.compile(r"[0-9a-fA-F]{1,16}\Z")
@@ -183,6 +184,33 @@ def subnet(value: Any, file: str, fld: str) -> tuple[IPv4Network, str | None]:
     if str(net) != text:
         warning = f"{file}: {fld}: warning: host bits set in {text!r}, using {net}"
     return net, warning
+
+
+def routed_subnets(value: Any, file: str, fld: str, default_route: bool = False) -> tuple[IPv4Network, ...]:
+    """The LAN subnets a node routes for (peer.yaml `subnets`, `--subnet`, `cert sign
+    --subnet`): a list of networks written without host bits, none twice, at most
+    MAX_SUBNETS; 0.0.0.0/0 only with `default_route` (a certificate may allow an exit node;
+    a node announces one as such, not as a subnet)."""
+    items = [value] if isinstance(value, str) else typed(value, list, "a list of networks", file, fld)
+    if len(items) > MAX_SUBNETS:
+        raise ConfigError(file, fld, f"{len(items)} given, at most {MAX_SUBNETS}")
+    nets: list[IPv4Network] = []
+    for item in items:
+        text: str = typed(item, str, "an IPv4 network like 192.168.1.0/24", file, fld)
+        if "/" not in text:
+            raise ConfigError(file, fld, f"missing prefix length in {text!r} (e.g. 192.168.1.0/24)")
+        try:
+            net = IPv4Network(text, strict=False)
+        except ValueError:
+            raise ConfigError(file, fld, f"not an IPv4 network: {text!r}") from None
+        if str(net) != text:
+            raise ConfigError(file, fld, f"host bits set in {text!r} (did you mean {net}?)")
+        if net.prefixlen == 0 and not default_route:
+            raise ConfigError(file, fld, f"{net} is every address, not a subnet")
+        if net in nets:
+            raise ConfigError(file, fld, f"{net} given twice")
+        nets.append(net)
+    return tuple(nets)
 
 
 def mapping(

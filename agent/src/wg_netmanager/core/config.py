@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ class PeerFile:
     admin_port: int | None = None
     backend: str | None = None
     cert: Path | None = None
+    subnets: tuple[IPv4Network, ...] | None = None
+    masquerade: bool | None = None
     source: str = COMMAND_LINE
 
     def field_name(self, attr: str) -> str:
@@ -92,6 +94,8 @@ class NodeSettings:
     verbose: int = 0
     cert: Path | None = None  # this node's certificate from the network CA
     cert_source: str = COMMAND_LINE  # where `cert` was given (peer.yaml or the command line)
+    subnets: tuple[IPv4Network, ...] = ()  # LAN subnets this node routes into the mesh
+    masquerade: bool = False  # the mesh reaches them from this node's LAN address
 
 
 # --- peer.yaml and command line ---
@@ -106,6 +110,8 @@ _PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
     "admin_port": ("adminPort", "--admin-port", checks.port),
     "backend": ("backend", "--backend", checks.backend),
     "cert": ("cert", "--cert", checks.path),
+    "subnets": ("subnets", "--subnet", checks.routed_subnets),
+    "masquerade": ("masquerade", "--masquerade", checks.boolean),
 }
 
 
@@ -206,6 +212,12 @@ def node_settings(
         raise fail(blame, lay, f"the admin port and the WireGuard port are both {wg_port}")
 
     cert, cert_lay = pick("cert")
+    subnets, subnets_lay = pick("subnets")
+    for net_ in subnets or ():
+        if net_.overlaps(net.subnet):
+            raise fail(
+                "subnets", subnets_lay, f"{net_} overlaps the mesh subnet {net.subnet} of {net.source}"
+            )
     return NodeSettings(
         name=name,
         wg_ip=wg_ip,
@@ -219,6 +231,8 @@ def node_settings(
         verbose=verbose,
         cert=cert,
         cert_source=cert_lay.source,
+        subnets=subnets or (),
+        masquerade=bool(pick("masquerade")[0]),
     )
 
 

@@ -75,7 +75,12 @@ def desired_state(
     now: float,
     keepalive: int,
     forwarding: bool,
+    subnet_routes: Mapping[IPv4Network, str] = {},
+    gateway_for: tuple[IPv4Network, ...] = (),
+    masquerade: bool = False,
 ) -> DesiredState:
+    """`subnet_routes`: the LAN subnets routed to the nodes announcing them (subnets.plan);
+    `gateway_for`: the ones this node announces itself, `masquerade` them."""
     # Kept linear in the number of nodes with small constants (no address parsing, no
     # sorting of address objects): at 1000 nodes this is the agent's main cost.
     allowed: dict[str, list[IPv4Network]] = {k: [] for k, _ in by_name}
@@ -84,6 +89,11 @@ def desired_state(
         target = gw if kind == PathKind.GATEWAY else key
         if kind != PathKind.NONE and target in allowed:
             allowed[target].append(host_network(info.wg_ip))
+    for net, key in subnet_routes.items():  # each where its announcer's own address goes
+        kind, gw = route.get(key, (PathKind.NONE, None))
+        target = gw if kind == PathKind.GATEWAY else key
+        if kind != PathKind.NONE and target in allowed:
+            allowed[target].append(net)
     peers = []
     for key, info in by_name:
         endpoint, keep, generation = None, 0, 0
@@ -103,12 +113,16 @@ def desired_state(
         if len(nets) > 1:
             nets.sort(key=_net_order)
         peers.append(PeerSpec(key, endpoint, tuple(nets), keep, generation))
-    # No routes: every node in the view has its wgIp inside the mesh subnet (merge_view),
-    # and every backend gives the interface the wgIp with the subnet's prefix, whose
-    # connected route sends them all into WireGuard (one no peer has is dropped there:
+    # No routes for the nodes: every node in the view has its wgIp inside the mesh subnet
+    # (merge_view), and every backend gives the interface the wgIp with the subnet's prefix,
+    # whose connected route sends them all into WireGuard (one no peer has is dropped there:
     # fail closed). A /32 per peer cost a netlink round trip per change and, at 50 nodes,
-    # most of an agent's CPU while the mesh formed.
-    return DesiredState(tuple(peers), (), forwarding=forwarding)
+    # most of an agent's CPU while the mesh formed. A routed subnet gets its route while its
+    # announcement is in view, also while no peer carries it: dropped, not leaked.
+    routes = tuple(sorted(subnet_routes, key=_net_order))
+    return DesiredState(
+        tuple(peers), routes, forwarding or bool(gateway_for), gateway_for, masquerade and bool(gateway_for)
+    )
 
 
 def peer_status(

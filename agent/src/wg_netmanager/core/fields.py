@@ -8,7 +8,7 @@ import base64
 import binascii
 import functools
 import re
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from .model import Endpoint
@@ -66,6 +66,28 @@ def iface(v: Any) -> IPv4Interface:
         return parse_iface(v) if type(v) is str else IPv4Interface(v)
     except ValueError:
         raise Drop("malformed") from None
+
+
+@functools.lru_cache(maxsize=CACHE)
+def _network(v: str) -> IPv4Network:
+    return IPv4Network(v)  # strict: host bits set is malformed
+
+
+def networks(v: Any, limit: int) -> tuple[IPv4Network, ...]:
+    """A list of at most `limit` distinct networks written without host bits, none /0."""
+    if not isinstance(v, list) or len(v) > limit:
+        raise Drop("malformed")
+    try:
+        nets = tuple(_network(x) if type(x) is str else _bad() for x in v)
+    except ValueError:
+        raise Drop("malformed") from None
+    if len(set(nets)) != len(nets) or any(n.prefixlen == 0 for n in nets):
+        raise Drop("malformed")
+    return nets
+
+
+def _bad() -> IPv4Network:
+    raise Drop("malformed")
 
 
 def port(v: Any) -> int:

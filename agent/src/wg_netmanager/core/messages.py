@@ -12,10 +12,11 @@ import hashlib
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional, Union
 
 from . import fields as f
+from .checks import MAX_SUBNETS
 from .model import Endpoint
 from .wire import MAX_BODY, Drop
 
@@ -56,6 +57,8 @@ class NodeInfo:
     # In a static node's table: not its own member, but one of another static node's, which
     # it passes on to its members (static nodes themselves never pass these on again).
     relayed: bool = False
+    # LAN subnets it routes into the mesh (a subnet gateway; subnets.py decides who uses them).
+    subnets: tuple[IPv4Network, ...] = ()
 
     @property
     def claim(self) -> tuple[bytes, str, IPv4Address, str]:
@@ -77,6 +80,7 @@ class NodeInfo:
             | ({"e": self.epoch} if self.epoch else {})
             | ({"ct": f.b64(self.cert)} if self.cert else {})
             | ({"r": True} if self.relayed else {})
+            | ({"sn": [str(n) for n in self.subnets]} if self.subnets else {})
         )
 
     @classmethod
@@ -99,6 +103,7 @@ class NodeInfo:
             epoch=f.uint64(d.get("e", 0)),
             cert=f.blob(d.get("ct", ""), MAX_CERT),
             relayed=f.boolean(d.get("r", False)),
+            subnets=f.networks(d.get("sn", []), MAX_SUBNETS),
         )
 
 

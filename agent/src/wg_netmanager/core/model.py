@@ -58,6 +58,8 @@ class DesiredState:
     peers: tuple[PeerSpec, ...] = ()
     routes: tuple[IPv4Network, ...] = ()  # routes via the WireGuard interface
     forwarding: bool = False  # this node relays for others (a gateway)
+    gateway_for: tuple[IPv4Network, ...] = ()  # the LAN subnets it routes into the mesh
+    masquerade: bool = False  # and packets from the mesh reach them from its LAN address
 
 
 @dataclass(frozen=True, **SLOTS)

@@ -43,6 +43,8 @@ class Params:
     ca_public_key: Optional[bytes] = None  # the network CA (trust.py); None: shared-key mode
     revoked: frozenset[int] = frozenset()  # certificate serials no node may use
     cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)
+    subnets: tuple[IPv4Network, ...] = ()  # LAN subnets we route into the mesh (subnets.py)
+    masquerade: bool = False  # and the mesh reaches them from our LAN address
 
     @functools.cached_property
     def is_static(self) -> bool:
@@ -67,6 +69,7 @@ class Params:
             self.is_static,
             endpoint,
             cert=cert,
+            subnets=self.subnets,
         )
 
 

@@ -145,6 +145,9 @@ class DataPlane:
         forwarding = getattr(self.backend, "forwarding_problem", None)  # managed backends
         if forwarding is not None:
             doc["forwarding"] = forwarding
+        gateway = getattr(self.backend, "gateway_problem", None)
+        if gateway is not None:
+            doc["gateway"] = gateway
         return doc
 
     async def close(self) -> None:

@@ -44,6 +44,8 @@ def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, c
         ca_public_key=net.ca_public_key,
         revoked=net.revoked,
         cert=cert,
+        subnets=s.subnets,
+        masquerade=s.masquerade,
     )
 
 
