@@ -3,6 +3,7 @@ seconds until every pair answers again, the pings lost, and each case's own figu
 min / median / max over the runs. The figures of the README's "Failure behaviour" table.
 
     .venv/bin/python bench/faults.py [--runs 3] [-k EXPR] [--json out.json]
+    .venv/bin/python bench/faults.py --table out.json     # the table of an earlier run again
 
 Root only (lab namespaces). Each run is one pytest of tests/lab/test_faults.py,
 test_faults_net.py and test_static_restart.py (about 9 minutes on 2 vCPUs); the tests keep
@@ -61,7 +62,7 @@ def table(rows: list[dict[str, Any]], runs: int) -> str:
             fmt = "{:.0f}" if unit == "pings" else "{:.1f}"
             lo, mid, hi = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
             span = lo if lo == hi else f"{lo}-{hi} ({mid})"
-            cells.append(f"{name} {span}" + (" s" if unit == "s" else f" {unit}"))
+            cells.append(f"{name} {span}" + {"s": " s", "pings": ""}.get(unit, f" {unit}"))
         seen = max(len(v) for v in figures.values())
         lines.append(f"| {case} | {seen}/{runs} | " + "; ".join(cells) + " |")
     return "\n".join(lines)
@@ -73,7 +74,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("-k", default="", help="pytest -k expression: only these cases")
     ap.add_argument("--json", type=Path, help="also write every figure of every run here")
     ap.add_argument("--log", type=Path, default=Path("/tmp/bench-faults.log"), help="pytest's output")
+    ap.add_argument(
+        "--table", type=Path, metavar="JSON", help="print the table of a --json file, run nothing"
+    )
     args = ap.parse_args(argv)
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        print(f"wg_netmanager fault suite, {saved['date']}, {saved['runs']} runs\n")
+        print(table(saved["figures"], saved["runs"]))
+        return 0
     if os.geteuid() != 0:
         print("bench/faults.py: needs root (lab namespaces)", file=sys.stderr)
         return 2
