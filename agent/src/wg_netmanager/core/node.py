@@ -34,6 +34,7 @@ from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64, raw
 from .serve import Serving
+from .status import peer_status, status_document
 from .trust import Trust
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
@@ -334,28 +335,13 @@ class Node:
         )
 
     def status(self, now: float) -> dict[str, Any]:
-        return d.status_document(
-            self.p,
-            self.trust.mode,
-            self.codec,
-            self.drops,
-            d.peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats),
-            self._name_of,
-            {
-                name: {
-                    "wgIp": str(link.cfg.wg_ip),
-                    "address": link.address,
-                    "up": link.alive(now, self.p.hub_timeout),
-                }
-                for name, link in sorted(self.links.items())
-            },
+        """`wg_netmanager status --json` (status.py)."""
+        peers = peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats)
+        return status_document(
+            self.p, self.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
 
     # --- internals --------------------------------------------------------------------------
-
-    def _name_of(self, key: bytes) -> str:
-        info = self.view.get(b64(key))
-        return info.name if info else b64(key)
 
     def _me(self) -> NodeInfo:
         return self.p.node_info(self.locals, self.cert)
