@@ -25,17 +25,17 @@ from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
-from .client import Client
 from .discovery import Paths
 from .hub import Hub
 from .limits import LogLimiter, PerSource
-from .links import HubLink, StaticLinks, StaticNode
+from .links import HubLink, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64, raw
 from .serve import Serving
 from .status import peer_status, status_document
 from .trust import Trust
+from .upstream import Upstream
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
@@ -72,22 +72,19 @@ class Node:
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
         self.locals: list[IPv4Interface] = []
-        self.static_links = StaticLinks(params.statics, params.own_static)
-        self.links = self.static_links.by_name
-        self.client = Client(
-            self.static_links,
+        self.upstream = Upstream(
+            params,
             self.codec,
             rng,
             self._send,
-            lambda data, dst: self.out.append((data, dst)),
+            self._send_raw,
             self.vouch,
             self._log_rejected,
-            params.hub_timeout,
             identity.public,
-            0 if params.is_static else params.homes,
-            (params.heartbeat, params.idle_heartbeat),
             now,
         )
+        self.static_links, self.client = self.upstream.links, self.upstream.client
+        self.links = self.static_links.by_name  # by configured name
         statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
         self.hub = (
             Hub(self._me(), params.subnet, statics, params.member_timeout, params.hello_timeout)
@@ -143,9 +140,8 @@ class Node:
 
     def set_static_address(self, name: str, address: Optional[str], now: float) -> None:
         """The shell's answer for a static node's DNS name (None: the look-up failed)."""
-        if self.static_links.set_address(name, address, now):
+        if self.upstream.set_address(name, address, now):
             self._changed(view=True)
-            self.client.hello_at(now)  # it moved: say HELLO there now, not a second later
 
     def resolve_due(self, now: float) -> list[str]:
         """Names of the static nodes whose DNS name the shell should look up now (see
@@ -166,13 +162,11 @@ class Node:
         if p == self.p:
             return False
         self.p = p
-        self.static_links.update(statics, own)
-        self.client.rank()
+        self.upstream.update(statics, own, now)
         if self.hub is not None:
             self.hub.set_statics({s.wg_ip: s.name if s.named else None for s in statics})
             self.hub.me = self._me()  # our own entry's endpoint may have changed
         self._changed(view=True)
-        self.client.hello_at(now)
         return True
 
     def set_wall_clock(self, offset: float) -> None:
@@ -248,16 +242,11 @@ class Node:
             for info in self.hub.expire(now):
                 self.directs.drop(info.public_key)
             self.serving.push(now)
-        if self._stats_new:  # what WireGuard received says who is alive
-            self.static_links.counters(self.stats, now)
-            if self.hub:
-                self.hub.counters(self.stats, now)
-        self.client.tick(now, self._me)
-        if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
+        new_stats = self.stats if self._stats_new else None  # what WireGuard received: who is alive
+        if self.hub and new_stats is not None:
+            self.hub.counters(new_stats, now)
+        if self.upstream.tick(now, new_stats, self._me) or now >= self._cert_due:
             self._changed(view=True)
-        if self.static_links.silent:  # not at the next idle heartbeat, up to 10 s away
-            self.static_links.silent = False
-            self.client.hello_at(now)
         self._update_view(now)
         self._drive_paths(now)
         if self.revision != self._ticked_rev or (self.hub is not None and self.hub.dirty):
@@ -272,11 +261,7 @@ class Node:
         changed anything derived (a table, an answered PROBE, new counters) it is `now`."""
         if self._revs() != self._ticked_revs or self._stats_new:
             return now
-        times = [
-            self.client.next_deadline(),
-            self._cert_due,
-            self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
-        ]
+        times = [self.upstream.next_deadline(now), self._cert_due]
         if self.serving is not None:
             times.append(self.serving.next_deadline())
         if not self.p.is_static:
@@ -349,6 +334,9 @@ class Node:
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         self._seal(*m.encode_fast(msg), dst, key, epoch)
+
+    def _send_raw(self, data: bytes, dst: Endpoint) -> None:
+        self.out.append((data, dst))
 
     def _seal(self, msg_type: int, body: bytes, dst: Endpoint, key: bytes, epoch: int) -> None:
         self.out.append((self.codec.seal(msg_type, body, key, epoch), dst))
