@@ -19,7 +19,6 @@ import logging
 import math
 import random
 from collections import Counter
-from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Any, Optional
 
@@ -153,16 +152,11 @@ class Node:
         what they hold, and so do the WireGuard peers and paths behind them; new ones are
         asked at once, removed ones are dropped. Whether we are a static node, and as which,
         cannot change while running (ValueError: restart). True if anything changed."""
-        p = replace(self.p, statics=statics)
-        own = p.own_static
-        if (own is None) != (self.p.own_static is None) or (
-            own is not None and self.p.own_static is not None and own.name != self.p.own_static.name
-        ):
-            raise ValueError("whether this node is a static node changed")
+        p = self.p.with_statics(statics)
         if p == self.p:
             return False
         self.p = p
-        self.upstream.update(statics, own, now)
+        self.upstream.update(statics, p.own_static, now)
         if self.hub is not None:
             self.hub.set_statics({s.wg_ip: s.name if s.named else None for s in statics})
             self.hub.me = self._me()  # our own entry's endpoint may have changed
