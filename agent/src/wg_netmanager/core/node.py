@@ -25,13 +25,12 @@ from typing import Any, Optional
 from . import desired as d
 from . import messages as m
 from .discovery import Paths
-from .hub import Hub
 from .limits import LogLimiter, PerSource
 from .links import HubLink, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64, raw
-from .serve import Serving
+from .station import Station
 from .status import peer_status, status_document
 from .trust import Trust
 from .upstream import Upstream
@@ -84,17 +83,13 @@ class Node:
         )
         self.static_links, self.client = self.upstream.links, self.upstream.client
         self.links = self.static_links.by_name  # by configured name
-        statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
-        self.hub = (
-            Hub(self._me(), params.subnet, statics, params.member_timeout, params.hello_timeout)
+        self.station = (
+            Station(params, self._me(), rng, now, self._seal, self.vouch, self._costly)
             if params.is_static
             else None
         )
-        self.serving = (
-            Serving(self.hub, rng, now, self._seal, self.vouch, lambda info: self.trust.costly(*info.claim))
-            if self.hub
-            else None
-        )
+        self.hub = self.station.hub if self.station else None
+        self.serving = self.station.serving if self.station else None
         self.directs = Paths(params.timing, params.public_key)  # direct paths to the non-static peers
         self.paths = self.directs.by_key  # by public key
         self.stats: dict[str, PeerStats] = {}
@@ -110,7 +105,6 @@ class Node:
         self._probing = 0  # paths in the PROBING state after the last tick
         self._last_change = now
         self.out: list[tuple[bytes, Endpoint]] = []
-        self.last_push = -1e9
 
     def _changed(self, view: bool = False) -> None:
         """Something derived may differ now: desired() is recomputed, and with `view` (a
@@ -157,9 +151,8 @@ class Node:
             return False
         self.p = p
         self.upstream.update(statics, p.own_static, now)
-        if self.hub is not None:
-            self.hub.set_statics({s.wg_ip: s.name if s.named else None for s in statics})
-            self.hub.me = self._me()  # our own entry's endpoint may have changed
+        if self.station is not None:
+            self.station.set_statics(statics, self._me())
         self._changed(view=True)
         return True
 
@@ -198,9 +191,8 @@ class Node:
             self._stats_new = True  # a handshake or traffic may prove or kill a path
             self.directs.counters(self.stats, stats)
         self.stats = stats
-        if self.hub:
-            for key, st in stats.items():
-                self.hub.observed(key, st.endpoint)
+        if self.station:
+            self.station.observed(stats)
 
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
         self.receive(now, data, src.host, src.port)
@@ -232,13 +224,10 @@ class Node:
             log.debug("dropped datagram from %s: %s", src, drop.reason)
 
     def tick(self, now: float) -> None:
-        if self.hub and self.serving:
-            for info in self.hub.expire(now):
-                self.directs.drop(info.public_key)
-            self.serving.push(now)
         new_stats = self.stats if self._stats_new else None  # what WireGuard received: who is alive
-        if self.hub and new_stats is not None:
-            self.hub.counters(new_stats, now)
+        if self.station:
+            for info in self.station.tick(now, new_stats):
+                self.directs.drop(info.public_key)
         if self.upstream.tick(now, new_stats, self._me) or now >= self._cert_due:
             self._changed(view=True)
         self._update_view(now)
@@ -325,6 +314,9 @@ class Node:
     def _me(self) -> NodeInfo:
         return self.p.node_info(self.locals, self.cert)
 
+    def _costly(self, info: NodeInfo) -> bool:
+        return self.trust.costly(*info.claim)  # the trust of now: a reload replaces it
+
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         self._seal(*m.encode_fast(msg), dst, key, epoch)
@@ -388,8 +380,8 @@ class Node:
             lambda info: self.vouch(info, now) is None,
             relays=not self.p.is_static,
         )
-        if self.hub is not None:  # what other static nodes say, for our members
-            self.hub.set_relayed({k: v for k, v in view.items() if k not in self.hub.members})
+        if self.station is not None:
+            self.station.relay(view)
         self._cert_due = self.trust.soonest - self.wall_offset
         if view != self.view:
             self.directs.follow(self.view, view)
