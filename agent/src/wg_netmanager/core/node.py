@@ -29,7 +29,8 @@ from .limits import LogLimiter, PerSource
 from .links import HubLink, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
-from .params import Params, b64, raw
+from .params import Params, b64
+from .probes import Probes
 from .station import Station
 from .status import peer_status, status_document
 from .trust import Trust
@@ -92,6 +93,7 @@ class Node:
         self.serving = self.station.serving if self.station else None
         self.directs = Paths(params.timing, params.public_key)  # direct paths to the non-static peers
         self.paths = self.directs.by_key  # by public key
+        self.probes = Probes(self.directs, params.name, params.public_key, self._send)
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
@@ -335,18 +337,8 @@ class Node:
                 raise Drop("rejected")  # to a node that is not static
             self.serving.hello(now, msg, opened, src)
         elif isinstance(msg, m.Probe):
-            if msg.public_key != sender:
-                raise Drop("rejected")
-            if msg.ack:
-                path = self.paths.get(sender)
-                if path is None or path.nonce != msg.nonce:
-                    raise Drop("rejected")  # no PROBE of ours asked for it
-                path.probe_answered(src, now)
-                self.directs.touch(sender)
+            if self.probes.received(now, msg, opened, src):
                 self._changed()
-            else:  # the same size back: no amplification, whoever the source is
-                ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
-                self._send(ack, src, opened.sender, opened.epoch)
         elif isinstance(msg, m.Leave):
             # From a static node we talk to (it stops), or from a member of ours (it leaves).
             stops = self.client.stopping(now, msg, opened)
@@ -399,9 +391,6 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
-        step = self.directs.drive(self.view, self.stats, self.locals, self.rng, now)
-        for dst, info, nonce in step.probes:
-            self._send(m.Probe(self.p.name, self.p.public_key, nonce), dst, raw(info.public_key), info.epoch)
-        if step.changed:
+        if self.probes.drive(self.view, self.stats, self.locals, self.rng, now):
             self._changed()
         self._probing = self.directs.probing
