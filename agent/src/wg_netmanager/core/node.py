@@ -16,7 +16,6 @@ and `paths` (direct paths), `desired` (routes, WireGuard configuration, status),
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections import Counter
 from ipaddress import IPv4Interface
@@ -24,6 +23,7 @@ from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
+from .belief import Belief
 from .discovery import Paths
 from .limits import LogLimiter, PerSource
 from .links import HubLink, StaticNode
@@ -33,7 +33,6 @@ from .params import Params, b64
 from .probes import Probes
 from .station import Station
 from .status import peer_status, status_document
-from .trust import Trust
 from .upstream import Upstream
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
@@ -63,10 +62,8 @@ class Node:
         self.p = params
         self.rng = rng
         self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1, previous_key)
-        self.trust = Trust(params.ca_public_key, params.revoked)
+        self.belief = Belief(params.ca_public_key, params.revoked)
         self.cert = params.cert
-        self.wall_offset = 0.0  # wall clock minus `now`: certificates' validity needs it
-        self._cert_due = math.inf  # `now` at which a certificate in view expires or starts
         self.log_limit = LogLimiter()
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
@@ -77,7 +74,7 @@ class Node:
             rng,
             self._send,
             self._send_raw,
-            self.vouch,
+            self.belief.vouch,
             self._log_rejected,
             identity.public,
             now,
@@ -85,7 +82,7 @@ class Node:
         self.static_links, self.client = self.upstream.links, self.upstream.client
         self.links = self.static_links.by_name  # by configured name
         self.station = (
-            Station(params, self._me(), rng, now, self._seal, self.vouch, self._costly)
+            Station(params, self._me(), rng, now, self._seal, self.belief.vouch, self.belief.costly)
             if params.is_static
             else None
         )
@@ -161,8 +158,7 @@ class Node:
     def set_wall_clock(self, offset: float) -> None:
         """The shell's wall clock minus its `now` (it changes when the wall clock is set):
         certificates are valid from and until a wall-clock time."""
-        if abs(offset - self.wall_offset) > 1.0:
-            self.wall_offset = offset
+        if self.belief.set_wall_clock(offset):
             self._changed(view=True)
 
     def set_cert(self, cert: bytes) -> None:
@@ -180,13 +176,8 @@ class Node:
 
     def set_trust(self, ca_public_key: Optional[bytes], revoked: frozenset[int]) -> None:
         """A changed network CA or revocation list (a reload)."""
-        if (ca_public_key, revoked) != (self.trust.ca, self.trust.revoked):
-            self.trust = Trust(ca_public_key, revoked)
+        if self.belief.set_trust(ca_public_key, revoked):
             self._changed(view=True)
-
-    def vouch(self, info: NodeInfo, now: float) -> Optional[str]:
-        """Why `info`'s claim is not believed (trust.py), or None."""
-        return self.trust.check(*info.claim, now + self.wall_offset)
 
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
@@ -230,7 +221,7 @@ class Node:
         if self.station:
             for info in self.station.tick(now, new_stats):
                 self.directs.drop(info.public_key)
-        if self.upstream.tick(now, new_stats, self._me) or now >= self._cert_due:
+        if self.upstream.tick(now, new_stats, self._me) or now >= self.belief.due:
             self._changed(view=True)
         self._update_view(now)
         self._drive_paths(now)
@@ -246,7 +237,7 @@ class Node:
         changed anything derived (a table, an answered PROBE, new counters) it is `now`."""
         if self._revs() != self._ticked_revs or self._stats_new:
             return now
-        times = [self.upstream.next_deadline(now), self._cert_due]
+        times = [self.upstream.next_deadline(now), self.belief.due]
         if self.serving is not None:
             times.append(self.serving.next_deadline())
         if not self.p.is_static:
@@ -308,16 +299,13 @@ class Node:
         """`wg_netmanager status --json` (status.py)."""
         peers = peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats)
         return status_document(
-            self.p, self.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
+            self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
 
     # --- internals --------------------------------------------------------------------------
 
     def _me(self) -> NodeInfo:
         return self.p.node_info(self.locals, self.cert)
-
-    def _costly(self, info: NodeInfo) -> bool:
-        return self.trust.costly(*info.claim)  # the trust of now: a reload replaces it
 
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
@@ -361,7 +349,7 @@ class Node:
         if self._view_rev == self._revs(view=True):
             return
         members = [mm.info for mm in self.hub.members.values()] if self.hub else []
-        self.trust.soonest = math.inf
+        self.belief.start_pass()
         view = merge_view(
             self._me(),
             self.p.subnet,
@@ -369,12 +357,12 @@ class Node:
             self.static_links,
             now,
             self.p.hub_timeout,
-            lambda info: self.vouch(info, now) is None,
+            lambda info: self.belief.vouch(info, now) is None,
             relays=not self.p.is_static,
         )
         if self.station is not None:
             self.station.relay(view)
-        self._cert_due = self.trust.soonest - self.wall_offset
+        self.belief.end_pass()
         if view != self.view:
             self.directs.follow(self.view, view)
             self.view = view
