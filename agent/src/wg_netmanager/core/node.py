@@ -69,15 +69,7 @@ class Node:
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
         self.locals: list[IPv4Interface] = []
         self.upstream = Upstream(
-            params,
-            self.codec,
-            rng,
-            self._send,
-            self._send_raw,
-            self.belief.vouch,
-            self._log_rejected,
-            identity.public,
-            now,
+            params, self.codec, rng, self._send, self._send_raw, self.belief.vouch, self._log_rejected, now
         )
         self.static_links, self.client = self.upstream.links, self.upstream.client
         self.links = self.static_links.by_name  # by configured name
@@ -207,9 +199,7 @@ class Node:
                 self.serving.keyreq(now, opened, src)
                 return
             if opened.msg_type in (m.MsgType.TABLE, m.MsgType.TABLE_DELTA):
-                link = self.static_links.with_key(opened.sender)
-                if link is None or link.epoch != opened.epoch:
-                    raise Drop("rejected")  # before decoding: only static nodes send tables
+                self.upstream.tables_from(opened)  # before decoding: only static nodes send tables
             msg = m.decode_fast(opened.msg_type, opened.body)
             self._handle(now, msg, opened, src)
         except Drop as drop:
@@ -337,11 +327,8 @@ class Node:
                 self._changed(view=True)
             if member and self.serving is not None:
                 self.serving.leave(sender, msg)
-        else:
-            me = self._me()
-            if self.client.handle(now, msg, opened, src, me):
-                self._changed(view=True)
-            self.client.answered(now, me)
+        elif self.upstream.answer(now, msg, opened, src, self._me()):  # a static node's answer
+            self._changed(view=True)
 
     # --- view and paths ---------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """This node as a client of its static nodes, as the node drives it.
 
 `Upstream` joins the links to the static nodes (links.py) and the client that speaks for
-them (client.py): made from the node's parameters, told of a static node's new address and
-of a reload's list, and ticked. Its `tick` says when a link's derived state changed, so the
-node recomputes its view only then; `next_deadline` is when it next needs a tick.
+them (client.py): made from the node's parameters, handed the static nodes' answers the
+node dispatches, told of a static node's new address and of a reload's list, and ticked.
+Its `tick` and `answer` say when a link's derived state changed, so the node recomputes its
+view only then; `next_deadline` is when it next needs a tick.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Optional
 
+from . import messages as m
 from .client import Client, Rejected, Send, Vouch
 from .links import StaticLinks, StaticNode
 from .messages import NodeInfo
 from .model import Endpoint, PeerStats
 from .params import Params
-from .wire import Codec
+from .wire import Codec, Drop, Opened
 
 
 class Upstream:
@@ -32,7 +34,6 @@ class Upstream:
         send_raw: Callable[[bytes, Endpoint], None],
         vouch: Vouch,
         rejected: Rejected,
-        own_key: bytes,
         now: float,
     ) -> None:
         self.links = StaticLinks(params.statics, params.own_static)
@@ -45,7 +46,7 @@ class Upstream:
             vouch,
             rejected,
             params.hub_timeout,
-            own_key,
+            codec.identity.public,
             0 if params.is_static else params.homes,
             (params.heartbeat, params.idle_heartbeat),
             now,
@@ -77,6 +78,20 @@ class Upstream:
         if self.links.silent:  # not at the next idle heartbeat, up to 10 s away
             self.links.silent = False
             self.client.hello_at(now)
+        return changed
+
+    def tables_from(self, opened: Opened) -> None:
+        """Before a table (or delta) is decoded: Drop("rejected") unless the static node
+        with the sender's key sent it, in its current run."""
+        link = self.links.with_key(opened.sender)
+        if link is None or link.epoch != opened.epoch:
+            raise Drop("rejected")
+
+    def answer(self, now: float, msg: m.Message, opened: Opened, src: Endpoint, me: NodeInfo) -> bool:
+        """A static node's answer (`Client.handle`); True if what we hold of it changed. Out
+        of step after it, the next HELLO goes within a heartbeat (`Client.answered`)."""
+        changed = self.client.handle(now, msg, opened, src, me)
+        self.client.answered(now, me)
         return changed
 
     def next_deadline(self, now: float) -> float:
