@@ -8,9 +8,10 @@ WireGuard state, and a status document. The asyncio shell (io/daemon.py) and the
 `Node` dispatches messages, keeps the outbox and one revision counter: every input that can
 change what is derived (the view, the paths' WireGuard side, the static links) bumps it, and
 the view and the desired state are recomputed only when it (or the hub's) moved. The parts:
-`client` and `links` (this node as a client of static nodes), `serve` and `hub` (a static
-node's side), `trust` (what claims are believed), `view` (merging what we hear), `discovery`
-and `paths` (direct paths), `desired` (routes, WireGuard configuration, status), `params`.
+`upstream` (this node as a client of its static nodes: `client` and `links`), `station` (a
+static node's side: `serve` and `hub`), `belief` (what claims are believed, on the wall
+clock: `trust`), `view` (merging what we hear), `discovery`, `paths` and `probes` (direct
+paths), `desired` (routes, WireGuard configuration), `status` (the status document), `params`.
 """
 
 from __future__ import annotations
