@@ -1,4 +1,4 @@
-"""What follows from the view: each node's path, the WireGuard configuration, the status.
+"""What follows from the view: each node's path and the WireGuard configuration.
 
 Pure functions of the node's state at one instant. A node in view is reached on its static
 link (static nodes; for a static node, every member), on its direct path once that is up, or
@@ -8,16 +8,14 @@ through the first live static node whose table lists it (a gateway); else not at
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Optional
+from typing import Optional
 
 from .links import StaticLinks
 from .messages import NodeInfo
-from .model import DesiredState, PathKind, PeerSpec, PeerStats
-from .params import Params
+from .model import DesiredState, PathKind, PeerSpec
 from .paths import DirectPath
-from .wire import Codec
 
 Route = tuple[PathKind, Optional[str]]  # path kind, and the gateway's public key (or None)
 
@@ -123,59 +121,3 @@ def desired_state(
     return DesiredState(
         tuple(peers), routes, forwarding or bool(gateway_for), gateway_for, masquerade and bool(gateway_for)
     )
-
-
-def peer_status(
-    by_name: Sequence[tuple[str, NodeInfo]],
-    route: Mapping[str, Route],
-    view: Mapping[str, NodeInfo],
-    stats: Mapping[str, PeerStats],
-) -> list[dict[str, Any]]:
-    """The `peers` of the status document (`wg_netmanager status --json`), by name."""
-    peers = []
-    for key, info in by_name:
-        kind, gw = route[key]
-        st = stats.get(key)
-        peers.append(
-            {
-                "name": info.name,
-                "wgIp": str(info.wg_ip),
-                "publicKey": key,
-                "path": kind.value,
-                "gateway": view[gw].name if gw and gw in view else None,
-                "endpoint": str(st.endpoint) if st and st.endpoint else None,
-                "lastHandshake": st.last_handshake if st else 0.0,
-                "rxBytes": st.rx_bytes if st else 0,
-                "txBytes": st.tx_bytes if st else 0,
-            }
-        )
-    return peers
-
-
-def status_document(
-    params: Params,
-    mode: str,
-    codec: Codec,
-    drops: Mapping[str, int],
-    peers: list[dict[str, Any]],
-    name_of: Callable[[bytes], str],
-    statics: Mapping[str, dict[str, Any]],
-) -> dict[str, Any]:
-    """`wg_netmanager status --json`: this node, its peers (`peer_status`), its drops, the
-    static nodes it is configured with (but itself) and whether each answers."""
-    return {
-        "name": params.name,
-        "wgIp": str(params.wg_ip),
-        "publicKey": params.public_key,
-        "static": params.is_static,
-        "mode": mode,
-        "rotating": codec.rotating,
-        # Which shared keys it runs, by frame.key_id (the previous one: None unless rotating).
-        "sharedKeyId": codec.key_ids()[0],
-        "previousKeyId": codec.key_ids()[1],
-        "onPreviousKey": sorted(name_of(k) for k in codec.on_previous()),
-        "converged": bool(peers) and all(peer["path"] != "none" for peer in peers),
-        "drops": dict(drops),
-        "staticNodes": dict(statics),
-        "peers": peers,
-    }

@@ -23,10 +23,12 @@ from .messages import NodeInfo
 from .model import Endpoint, PeerStats
 
 HANDSHAKE_SETTLE = 0.3  # seconds the static node gets to configure its WireGuard for us
-# A new run's WireGuard peer is made again this many times, HANDSHAKE_SETTLE, 3x and 7x it
-# after its first answer, until its WireGuard peer has received something: the static node
+# A new run's WireGuard peer is made again up to this many times, HANDSHAKE_SETTLE, 3x and 7x
+# it after its first answer, until its WireGuard peer has received something: the static node
 # answers our HELLO before its WireGuard holds us, and a handshake it drops meanwhile (our
-# first, sent at once when traffic waits) would be tried again only after 5 s.
+# first, sent at once when traffic waits) would be tried again only after 5 s. The first try
+# is skipped while that peer has sent nothing (tx == 0): no handshake of ours was dropped, and
+# the keepalive, turned on at that moment, starts the first one (HubLink.renew_due).
 RENEW_TRIES = 3
 RESOLVE_EVERY = 30.0  # seconds between two look-ups of a static node's DNS name
 RESOLVE_RETRY = 2.0  # the same while that static node does not answer (it may have moved)

@@ -8,33 +8,33 @@ WireGuard state, and a status document. The asyncio shell (io/daemon.py) and the
 `Node` dispatches messages, keeps the outbox and one revision counter: every input that can
 change what is derived (the view, the paths' WireGuard side, the static links) bumps it, and
 the view and the desired state are recomputed only when it (or the hub's) moved. The parts:
-`client` and `links` (this node as a client of static nodes), `serve` and `hub` (a static
-node's side), `trust` (what claims are believed), `view` (merging what we hear), `discovery`
-and `paths` (direct paths), `desired` (routes, WireGuard configuration, status), `params`.
+`upstream` (this node as a client of its static nodes: `client` and `links`), `station` (a
+static node's side: `serve` and `hub`), `belief` (what claims are believed, on the wall
+clock: `trust`), `view` (merging what we hear), `discovery`, `paths` and `probes` (direct
+paths), `desired` (routes, WireGuard configuration), `status` (the status document), `params`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections import Counter
-from dataclasses import replace
 from ipaddress import IPv4Interface
 from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
-from .client import Client
+from .belief import Belief
 from .discovery import Paths
-from .hub import Hub
 from .limits import LogLimiter, PerSource
-from .links import HubLink, StaticLinks, StaticNode
+from .links import HubLink, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
-from .params import Params, b64, raw
-from .serve import Serving
-from .trust import Trust
+from .params import Params, b64
+from .probes import Probes
+from .station import Station
+from .status import peer_status, status_document
+from .upstream import Upstream
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
 
@@ -63,43 +63,27 @@ class Node:
         self.p = params
         self.rng = rng
         self.codec = Codec(shared_key, identity, rng.getrandbits(64) | 1, previous_key)
-        self.trust = Trust(params.ca_public_key, params.revoked)
+        self.belief = Belief(params.ca_public_key, params.revoked)
         self.cert = params.cert
-        self.wall_offset = 0.0  # wall clock minus `now`: certificates' validity needs it
-        self._cert_due = math.inf  # `now` at which a certificate in view expires or starts
         self.log_limit = LogLimiter()
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
         self.locals: list[IPv4Interface] = []
-        self.static_links = StaticLinks(params.statics, params.own_static)
-        self.links = self.static_links.by_name
-        self.client = Client(
-            self.static_links,
-            self.codec,
-            rng,
-            self._send,
-            lambda data, dst: self.out.append((data, dst)),
-            self.vouch,
-            self._log_rejected,
-            params.hub_timeout,
-            identity.public,
-            0 if params.is_static else params.homes,
-            (params.heartbeat, params.idle_heartbeat),
-            now,
+        self.upstream = Upstream(
+            params, self.codec, rng, self._send, self._send_raw, self.belief.vouch, self._log_rejected, now
         )
-        statics = {s.wg_ip: s.name if s.named else None for s in params.statics}
-        self.hub = (
-            Hub(self._me(), params.subnet, statics, params.member_timeout, params.hello_timeout)
+        self.static_links, self.client = self.upstream.links, self.upstream.client
+        self.links = self.static_links.by_name  # by configured name
+        self.station = (
+            Station(params, self._me(), rng, now, self._seal, self.belief.vouch, self.belief.costly)
             if params.is_static
             else None
         )
-        self.serving = (
-            Serving(self.hub, rng, now, self._seal, self.vouch, lambda info: self.trust.costly(*info.claim))
-            if self.hub
-            else None
-        )
+        self.hub = self.station.hub if self.station else None
+        self.serving = self.station.serving if self.station else None
         self.directs = Paths(params.timing, params.public_key)  # direct paths to the non-static peers
         self.paths = self.directs.by_key  # by public key
+        self.probes = Probes(self.directs, params.name, params.public_key, self._send)
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
@@ -113,7 +97,6 @@ class Node:
         self._probing = 0  # paths in the PROBING state after the last tick
         self._last_change = now
         self.out: list[tuple[bytes, Endpoint]] = []
-        self.last_push = -1e9
 
     def _changed(self, view: bool = False) -> None:
         """Something derived may differ now: desired() is recomputed, and with `view` (a
@@ -142,9 +125,8 @@ class Node:
 
     def set_static_address(self, name: str, address: Optional[str], now: float) -> None:
         """The shell's answer for a static node's DNS name (None: the look-up failed)."""
-        if self.static_links.set_address(name, address, now):
+        if self.upstream.set_address(name, address, now):
             self._changed(view=True)
-            self.client.hello_at(now)  # it moved: say HELLO there now, not a second later
 
     def resolve_due(self, now: float) -> list[str]:
         """Names of the static nodes whose DNS name the shell should look up now (see
@@ -156,29 +138,20 @@ class Node:
         what they hold, and so do the WireGuard peers and paths behind them; new ones are
         asked at once, removed ones are dropped. Whether we are a static node, and as which,
         cannot change while running (ValueError: restart). True if anything changed."""
-        p = replace(self.p, statics=statics)
-        own = p.own_static
-        if (own is None) != (self.p.own_static is None) or (
-            own is not None and self.p.own_static is not None and own.name != self.p.own_static.name
-        ):
-            raise ValueError("whether this node is a static node changed")
+        p = self.p.with_statics(statics)
         if p == self.p:
             return False
         self.p = p
-        self.static_links.update(statics, own)
-        self.client.rank()
-        if self.hub is not None:
-            self.hub.set_statics({s.wg_ip: s.name if s.named else None for s in statics})
-            self.hub.me = self._me()  # our own entry's endpoint may have changed
+        self.upstream.update(statics, p.own_static, now)
+        if self.station is not None:
+            self.station.set_statics(statics, self._me())
         self._changed(view=True)
-        self.client.hello_at(now)
         return True
 
     def set_wall_clock(self, offset: float) -> None:
         """The shell's wall clock minus its `now` (it changes when the wall clock is set):
         certificates are valid from and until a wall-clock time."""
-        if abs(offset - self.wall_offset) > 1.0:
-            self.wall_offset = offset
+        if self.belief.set_wall_clock(offset):
             self._changed(view=True)
 
     def set_cert(self, cert: bytes) -> None:
@@ -196,22 +169,16 @@ class Node:
 
     def set_trust(self, ca_public_key: Optional[bytes], revoked: frozenset[int]) -> None:
         """A changed network CA or revocation list (a reload)."""
-        if (ca_public_key, revoked) != (self.trust.ca, self.trust.revoked):
-            self.trust = Trust(ca_public_key, revoked)
+        if self.belief.set_trust(ca_public_key, revoked):
             self._changed(view=True)
-
-    def vouch(self, info: NodeInfo, now: float) -> Optional[str]:
-        """Why `info`'s claim is not believed (trust.py), or None."""
-        return self.trust.check(*info.claim, now + self.wall_offset)
 
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
             self._stats_new = True  # a handshake or traffic may prove or kill a path
             self.directs.counters(self.stats, stats)
         self.stats = stats
-        if self.hub:
-            for key, st in stats.items():
-                self.hub.observed(key, st.endpoint)
+        if self.station:
+            self.station.observed(stats)
 
     def datagram(self, now: float, data: bytes, src: Endpoint) -> None:
         self.receive(now, data, src.host, src.port)
@@ -233,9 +200,7 @@ class Node:
                 self.serving.keyreq(now, opened, src)
                 return
             if opened.msg_type in (m.MsgType.TABLE, m.MsgType.TABLE_DELTA):
-                link = self.static_links.with_key(opened.sender)
-                if link is None or link.epoch != opened.epoch:
-                    raise Drop("rejected")  # before decoding: only static nodes send tables
+                self.upstream.tables_from(opened)  # before decoding: only static nodes send tables
             msg = m.decode_fast(opened.msg_type, opened.body)
             self._handle(now, msg, opened, src)
         except Drop as drop:
@@ -243,20 +208,12 @@ class Node:
             log.debug("dropped datagram from %s: %s", src, drop.reason)
 
     def tick(self, now: float) -> None:
-        if self.hub and self.serving:
-            for info in self.hub.expire(now):
+        new_stats = self.stats if self._stats_new else None  # what WireGuard received: who is alive
+        if self.station:
+            for info in self.station.tick(now, new_stats):
                 self.directs.drop(info.public_key)
-            self.serving.push(now)
-        if self._stats_new:  # what WireGuard received says who is alive
-            self.static_links.counters(self.stats, now)
-            if self.hub:
-                self.hub.counters(self.stats, now)
-        self.client.tick(now, self._me)
-        if self.static_links.tick(now, self.p.hub_timeout, self.p.static_keepalive) or now >= self._cert_due:
+        if self.upstream.tick(now, new_stats, self._me) or now >= self.belief.due:
             self._changed(view=True)
-        if self.static_links.silent:  # not at the next idle heartbeat, up to 10 s away
-            self.static_links.silent = False
-            self.client.hello_at(now)
         self._update_view(now)
         self._drive_paths(now)
         if self.revision != self._ticked_rev or (self.hub is not None and self.hub.dirty):
@@ -271,11 +228,7 @@ class Node:
         changed anything derived (a table, an answered PROBE, new counters) it is `now`."""
         if self._revs() != self._ticked_revs or self._stats_new:
             return now
-        times = [
-            self.client.next_deadline(),
-            self._cert_due,
-            self.static_links.next_deadline(now, self.p.hub_timeout, self.p.static_keepalive),
-        ]
+        times = [self.upstream.next_deadline(now), self.belief.due]
         if self.serving is not None:
             times.append(self.serving.next_deadline())
         if not self.p.is_static:
@@ -334,28 +287,13 @@ class Node:
         )
 
     def status(self, now: float) -> dict[str, Any]:
-        return d.status_document(
-            self.p,
-            self.trust.mode,
-            self.codec,
-            self.drops,
-            d.peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats),
-            self._name_of,
-            {
-                name: {
-                    "wgIp": str(link.cfg.wg_ip),
-                    "address": link.address,
-                    "up": link.alive(now, self.p.hub_timeout),
-                }
-                for name, link in sorted(self.links.items())
-            },
+        """`wg_netmanager status --json` (status.py)."""
+        peers = peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats)
+        return status_document(
+            self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
 
     # --- internals --------------------------------------------------------------------------
-
-    def _name_of(self, key: bytes) -> str:
-        info = self.view.get(b64(key))
-        return info.name if info else b64(key)
 
     def _me(self) -> NodeInfo:
         return self.p.node_info(self.locals, self.cert)
@@ -363,6 +301,9 @@ class Node:
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
         self._seal(*m.encode_fast(msg), dst, key, epoch)
+
+    def _send_raw(self, data: bytes, dst: Endpoint) -> None:
+        self.out.append((data, dst))
 
     def _seal(self, msg_type: int, body: bytes, dst: Endpoint, key: bytes, epoch: int) -> None:
         self.out.append((self.codec.seal(msg_type, body, key, epoch), dst))
@@ -375,18 +316,8 @@ class Node:
                 raise Drop("rejected")  # to a node that is not static
             self.serving.hello(now, msg, opened, src)
         elif isinstance(msg, m.Probe):
-            if msg.public_key != sender:
-                raise Drop("rejected")
-            if msg.ack:
-                path = self.paths.get(sender)
-                if path is None or path.nonce != msg.nonce:
-                    raise Drop("rejected")  # no PROBE of ours asked for it
-                path.probe_answered(src, now)
-                self.directs.touch(sender)
+            if self.probes.received(now, msg, opened, src):
                 self._changed()
-            else:  # the same size back: no amplification, whoever the source is
-                ack = m.Probe(self.p.name, self.p.public_key, msg.nonce, ack=True)
-                self._send(ack, src, opened.sender, opened.epoch)
         elif isinstance(msg, m.Leave):
             # From a static node we talk to (it stops), or from a member of ours (it leaves).
             stops = self.client.stopping(now, msg, opened)
@@ -397,11 +328,8 @@ class Node:
                 self._changed(view=True)
             if member and self.serving is not None:
                 self.serving.leave(sender, msg)
-        else:
-            me = self._me()
-            if self.client.handle(now, msg, opened, src, me):
-                self._changed(view=True)
-            self.client.answered(now, me)
+        elif self.upstream.answer(now, msg, opened, src, self._me()):  # a static node's answer
+            self._changed(view=True)
 
     # --- view and paths ---------------------------------------------------------------------
 
@@ -409,7 +337,7 @@ class Node:
         if self._view_rev == self._revs(view=True):
             return
         members = [mm.info for mm in self.hub.members.values()] if self.hub else []
-        self.trust.soonest = math.inf
+        self.belief.start_pass()
         view = merge_view(
             self._me(),
             self.p.subnet,
@@ -417,12 +345,12 @@ class Node:
             self.static_links,
             now,
             self.p.hub_timeout,
-            lambda info: self.vouch(info, now) is None,
+            lambda info: self.belief.vouch(info, now) is None,
             relays=not self.p.is_static,
         )
-        if self.hub is not None:  # what other static nodes say, for our members
-            self.hub.set_relayed({k: v for k, v in view.items() if k not in self.hub.members})
-        self._cert_due = self.trust.soonest - self.wall_offset
+        if self.station is not None:
+            self.station.relay(view)
+        self.belief.end_pass()
         if view != self.view:
             self.directs.follow(self.view, view)
             self.view = view
@@ -439,9 +367,6 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
-        step = self.directs.drive(self.view, self.stats, self.locals, self.rng, now)
-        for dst, info, nonce in step.probes:
-            self._send(m.Probe(self.p.name, self.p.public_key, nonce), dst, raw(info.public_key), info.epoch)
-        if step.changed:
+        if self.probes.drive(self.view, self.stats, self.locals, self.rng, now):
             self._changed()
         self._probing = self.directs.probing

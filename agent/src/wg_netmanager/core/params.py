@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
@@ -54,6 +54,15 @@ class Params:
     def own_static(self) -> Optional[StaticNode]:
         """Our entry among the static nodes (config checked that its name, if any, is ours)."""
         return next((s for s in self.statics if s.wg_ip == self.wg_ip), None)
+
+    def with_statics(self, statics: tuple[StaticNode, ...]) -> Params:
+        """These settings with a reload's list of static nodes. Whether this node is a static
+        node, and as which, cannot change while it runs (ValueError: restart)."""
+        p = replace(self, statics=statics)
+        own, was = p.own_static, self.own_static
+        if (own is None) != (was is None) or (own is not None and was is not None and own.name != was.name):
+            raise ValueError("whether this node is a static node changed")
+        return p
 
     def node_info(self, locals_: Sequence[IPv4Interface], cert: bytes) -> m.NodeInfo:
         """What we tell the mesh about ourselves, with our local addresses now."""
