@@ -24,6 +24,8 @@ VAR_NAME = "wg_name"
 VAR_ENDPOINT = "wg_static_endpoint"
 VAR_ADMIN_PORT = "wg_admin_port"
 VAR_INTERFACE = "wg_interface"
+VAR_SUBNETS = "wg_subnets"
+MAX_SUBNETS = 8  # the agent's limit (peer.yaml subnets)
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -125,6 +127,55 @@ def _check_ip(raw: Any, net: ipaddress.IPv4Network | None) -> tuple[Any, str | N
     return ip, None
 
 
+def parse_subnets(
+    raw: Any, net: ipaddress.IPv4Network | None
+) -> tuple[list[ipaddress.IPv4Network], list[str]]:
+    """A node's wg_subnets: (networks, problems), as the agent would take them."""
+    if raw is None:
+        return [], []
+    if isinstance(raw, str) or not isinstance(raw, list):
+        return [], [f"{VAR_SUBNETS} must be a list of CIDRs such as ['192.168.50.0/24']"]
+    if len(raw) > MAX_SUBNETS:
+        return [], [f"{VAR_SUBNETS} lists {len(raw)}, at most {MAX_SUBNETS}"]
+    nets: list[ipaddress.IPv4Network] = []
+    problems: list[str] = []
+    for item in raw:
+        text = str(item).strip()
+        try:
+            sub = ipaddress.IPv4Network(text, strict=False)
+        except ValueError:
+            problems.append(f"{VAR_SUBNETS}: {text!r} is not an IPv4 CIDR such as 192.168.50.0/24")
+            continue
+        if "/" not in text:
+            problems.append(f"{VAR_SUBNETS}: {text!r} needs a prefix length, such as {text}/24")
+        elif str(sub) != text:
+            problems.append(f"{VAR_SUBNETS}: {text} has host bits set (did you mean {sub}?)")
+        elif sub.prefixlen == 0:
+            problems.append(f"{VAR_SUBNETS}: {text} is every address, not a subnet")
+        elif net is not None and sub.overlaps(net):
+            problems.append(f"{VAR_SUBNETS}: {text} overlaps {VAR_SUBNET} {net}")
+        elif sub in nets:
+            problems.append(f"{VAR_SUBNETS}: {text} is listed twice")
+        else:
+            nets.append(sub)
+    return nets, problems
+
+
+def _check_overlaps(nodes: list[dict[str, Any]], problems: list[str]) -> None:
+    """Two hosts announcing overlapping subnets: every agent would refuse both."""
+    seen: list[tuple[ipaddress.IPv4Network, str]] = []
+    for node in nodes:
+        for text in node["subnets"]:
+            sub = ipaddress.IPv4Network(text)
+            for other, host in seen:
+                if host != node["host"] and sub.overlaps(other):
+                    problems.append(
+                        f"host {node['host']}: {VAR_SUBNETS} {sub} overlaps {other} of host {host}"
+                        " (the nodes would route neither)"
+                    )
+        seen += [(ipaddress.IPv4Network(t), node["host"]) for t in node["subnets"]]
+
+
 def _check_node(
     node: dict[str, Any], net: ipaddress.IPv4Network | None, problems: list[str]
 ) -> dict[str, Any]:
@@ -159,6 +210,9 @@ def _check_node(
     if not _IFNAME.match(interface):
         found.append(f"{VAR_INTERFACE} {interface!r} is not a valid interface name")
 
+    subnets, errs = parse_subnets(node.get("subnets"), net)
+    found += errs
+
     problems.extend(f"host {host}: {text}" for text in found if text)
     return {
         "host": host,
@@ -168,6 +222,7 @@ def _check_node(
         "admin_port": admin_port,
         "interface": interface,
         "static": endpoint is not None,
+        "subnets": [str(n) for n in subnets],
     }
 
 
@@ -199,6 +254,7 @@ def validate_mesh(subnet: Any, nodes: list[dict[str, Any]] | None) -> dict[str, 
     _check_unique(normalised, "name", VAR_NAME, problems)
     _check_unique(normalised, "wg_ip", VAR_IP, problems)
     _check_unique(normalised, "static_endpoint", VAR_ENDPOINT, problems)
+    _check_overlaps(normalised, problems)
     if not normalised:
         problems.append("no nodes: the list of mesh hosts is empty")
     elif not any(node["static"] for node in normalised):

@@ -78,6 +78,13 @@ options:
           - The WireGuard interface name (inventory variable C(wg_interface)).
         type: str
         default: wg0
+      subnets:
+        description:
+          - LAN subnets the node routes into the mesh (inventory variable C(wg_subnets)), at most 8, none
+            overlapping O(subnet) or another node's (the agents would route neither).
+        type: list
+        elements: str
+        default: []
 seealso:
   - module: wg_netmanager.mesh.mesh_info
 notes:
@@ -164,6 +171,11 @@ nodes:
       description: Whether the node has a static endpoint.
       type: bool
       returned: always
+    subnets:
+      description: The LAN subnets it routes into the mesh.
+      type: list
+      elements: str
+      returned: always
   sample:
     - host: alpha
       name: alpha
@@ -172,6 +184,7 @@ nodes:
       admin_port: null
       interface: wg0
       static: false
+      subnets: []
 problems:
   description: Every problem found, one line each, naming the host and the variable.
   returned: failure
@@ -195,6 +208,7 @@ def main() -> None:
         "static_endpoint": {"type": "str"},
         "admin_port": {"type": "raw"},
         "interface": {"type": "str", "default": "wg0"},
+        "subnets": {"type": "list", "elements": "str", "default": []},
     }
     module = AnsibleModule(
         argument_spec={

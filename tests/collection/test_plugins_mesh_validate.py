@@ -59,6 +59,7 @@ def test_valid_mesh_gives_static_peers_and_normalised_nodes() -> None:
         "admin_port": None,
         "interface": "wg0",
         "static": False,
+        "subnets": [],
     }
 
 
@@ -243,3 +244,43 @@ def test_module_success_and_failure(run_adhoc: Any) -> None:
     assert "host charlie: wg_ip 10.9.9.9 is outside wg_subnet 10.1.1.0/24" in result["msg"]
     assert "host beta: wg_ip 10.1.1.2 is also used by host alpha" in result["msg"]
     assert len(result["problems"]) == 2
+
+
+def test_subnet_gateways() -> None:
+    nodes = good_nodes()
+    nodes[0]["subnets"] = ["192.168.50.0/24", "172.16.0.0/12"]
+    result = mv.validate_mesh(SUBNET, nodes)
+    assert result["problems"] == []
+    assert result["nodes"][0]["subnets"] == ["192.168.50.0/24", "172.16.0.0/12"]
+
+
+@pytest.mark.parametrize(
+    ("subnets", "expected"),
+    [
+        ("192.168.50.0/24", "wg_subnets must be a list of CIDRs such as ['192.168.50.0/24']"),
+        (
+            ["192.168.50.1/24"],
+            "wg_subnets: 192.168.50.1/24 has host bits set (did you mean 192.168.50.0/24?)",
+        ),
+        (["192.168.50.0"], "wg_subnets: '192.168.50.0' needs a prefix length, such as 192.168.50.0/24"),
+        (["nope"], "wg_subnets: 'nope' is not an IPv4 CIDR such as 192.168.50.0/24"),
+        (["10.0.0.0/8"], "wg_subnets: 10.0.0.0/8 overlaps wg_subnet 10.1.1.0/24"),
+        (["0.0.0.0/0"], "wg_subnets: 0.0.0.0/0 is every address, not a subnet"),
+        (["10.9.0.0/16", "10.9.0.0/16"], "wg_subnets: 10.9.0.0/16 is listed twice"),
+        ([f"172.16.{i}.0/24" for i in range(9)], "wg_subnets lists 9, at most 8"),
+    ],
+)
+def test_bad_subnets(subnets: Any, expected: str) -> None:
+    nodes = good_nodes()
+    nodes[0]["subnets"] = subnets
+    assert problems(SUBNET, nodes) == [f"host alpha: {expected}"]
+
+
+def test_overlapping_subnets_of_two_hosts_name_both() -> None:
+    nodes = good_nodes()
+    nodes[0]["subnets"] = ["192.168.0.0/16"]
+    nodes[2]["subnets"] = ["192.168.50.0/24"]
+    assert problems(SUBNET, nodes) == [
+        "host charlie: wg_subnets 192.168.50.0/24 overlaps 192.168.0.0/16 of host alpha"
+        " (the nodes would route neither)"
+    ]

@@ -36,6 +36,14 @@ HOSTS = {
     "alpine-static": _facts(
         "Alpine", "Alpine", "openrc", wg_backend="wireguard-go", wg_static_endpoint="vps.example.org:51820"
     ),
+    "debian-gateway": _facts(
+        "Debian",
+        "Debian",
+        "systemd",
+        wg_backend="wireguard-go",
+        wg_subnets=["192.168.50.0/24"],
+        wg_masquerade=True,
+    ),
     "debian-py38": _facts(
         "Debian",
         "Debian",
@@ -207,6 +215,14 @@ def test_peer_yaml_takes_ports_from_the_static_endpoint(rendered: tuple[dict[str
     # ports behind one NAT router).
     dynamic = yaml.safe_load((out / "alpine-peer.yaml").read_text())
     assert "wgPort" not in dynamic and "adminPort" not in dynamic
+
+
+def test_peer_yaml_of_a_subnet_gateway(rendered: tuple[dict[str, Any], Path]) -> None:
+    out = rendered[1]
+    peer = yaml.safe_load((out / "debian-gateway-peer.yaml").read_text())
+    assert (peer["subnets"], peer["masquerade"]) == (["192.168.50.0/24"], True)
+    plain = yaml.safe_load((out / "debian-peer.yaml").read_text())
+    assert "subnets" not in plain and "masquerade" not in plain
 
 
 def test_systemd_unit_is_hardened(rendered: tuple[dict[str, Any], Path]) -> None:

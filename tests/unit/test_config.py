@@ -515,3 +515,16 @@ def test_a_subnet_may_not_overlap_the_mesh() -> None:
         str(info.value)
         == "command line: --subnet: 10.0.0.0/8 overlaps the mesh subnet 10.1.1.0/24 of net.yaml"
     )
+
+
+def test_routed_subnets_in_net_yaml() -> None:
+    assert parse_net(net_data(), "net.yaml").routed_subnets is None
+    cfg = parse_net(net_data(routedSubnets=["8.8.8.0/24", "192.168.0.0/16"]), "net.yaml")
+    assert cfg.routed_subnets == (IPv4Network("8.8.8.0/24"), IPv4Network("192.168.0.0/16"))
+    err = net_error(net_data(routedSubnets=["8.8.8.1/24"]))
+    assert (err.field, err.reason) == (
+        "network.routedSubnets",
+        "host bits set in '8.8.8.1/24' (did you mean 8.8.8.0/24?)",
+    )
+    err = net_error(net_data(routedSubnets=["0.0.0.0/0"]))
+    assert err.reason == "0.0.0.0/0 is every address, not a subnet"

@@ -63,9 +63,21 @@ def test_each_announcement_is_routed_to_its_node() -> None:
 )
 def test_what_is_not_the_announcers_to_take_is_refused(subnet: str, own: tuple[str, ...], why: str) -> None:
     roamer = info("roamer", "10.1.1.9", 9, endpoint=Endpoint("203.0.113.9", 40000))
-    result = run(gw("delta", 4, subnet), roamer, own=own, underlay=("198.51.100.2",))
+    anything = [N("0.0.0.0/0")]  # net.yaml permits every network: the other checks still hold
+    result = run(gw("delta", 4, subnet), roamer, own=own, underlay=("198.51.100.2",), permitted=anything)
     assert result.routes == {}
     assert [r.to_json() for r in result.refused] == [{"subnet": subnet, "node": "delta", "reason": why}]
+
+
+def test_only_what_net_yaml_permits_by_default_the_private_use_networks() -> None:
+    d = gw("delta", 4, "192.168.50.0/24", "100.64.7.0/24", "8.0.0.0/8", "172.32.0.0/16")
+    result = run(d)
+    assert set(routed(result)) == {"192.168.50.0/24", "100.64.7.0/24"}
+    why = "not a private-use network (net.yaml's network.routedSubnets may permit it)"
+    assert [(str(r.subnet), r.reason) for r in result.refused] == [("8.0.0.0/8", why), ("172.32.0.0/16", why)]
+    result = run(d, permitted=[N("8.8.0.0/16"), N("192.168.0.0/16")])
+    assert set(routed(result)) == {"192.168.50.0/24"}
+    assert {r.reason for r in result.refused} == {"not within net.yaml's network.routedSubnets"}
 
 
 def test_overlapping_announcements_are_all_refused_and_the_rest_routed() -> None:

@@ -186,14 +186,16 @@ def subnet(value: Any, file: str, fld: str) -> tuple[IPv4Network, str | None]:
     return net, warning
 
 
-def routed_subnets(value: Any, file: str, fld: str, default_route: bool = False) -> tuple[IPv4Network, ...]:
+def routed_subnets(
+    value: Any, file: str, fld: str, default_route: bool = False, limit: int = MAX_SUBNETS
+) -> tuple[IPv4Network, ...]:
     """The LAN subnets a node routes for (peer.yaml `subnets`, `--subnet`, `cert sign
     --subnet`): a list of networks written without host bits, none twice, at most
     MAX_SUBNETS; 0.0.0.0/0 only with `default_route` (a certificate may allow an exit node;
     a node announces one as such, not as a subnet)."""
     items = [value] if isinstance(value, str) else typed(value, list, "a list of networks", file, fld)
-    if len(items) > MAX_SUBNETS:
-        raise ConfigError(file, fld, f"{len(items)} given, at most {MAX_SUBNETS}")
+    if len(items) > limit:
+        raise ConfigError(file, fld, f"{len(items)} given, at most {limit}")
     nets: list[IPv4Network] = []
     for item in items:
         text: str = typed(item, str, "an IPv4 network like 192.168.1.0/24", file, fld)

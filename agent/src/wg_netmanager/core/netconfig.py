@@ -57,6 +57,9 @@ class NetConfig:
     # that know only it).
     previous_key: bytes | None = field(default=None, repr=False)
     revoked: frozenset[int] = frozenset()  # certificate serials no node may use
+    # The networks within which announced subnets are routed (subnets.py); None: the
+    # private-use ones (subnets.PRIVATE).
+    routed_subnets: tuple[IPv4Network, ...] | None = None
 
     def mode(self) -> str:
         """What protects membership, in words (check-config prints it)."""
@@ -75,6 +78,16 @@ class NetConfig:
         return next((p for p in self.peers if p.wg_ip == wg_ip), None)
 
 
+MAX_ROUTED = 64  # networks in network.routedSubnets
+
+
+def _routed(value: Any, source: str) -> tuple[IPv4Network, ...] | None:
+    if value is None:
+        return None
+    fld = "network.routedSubnets"
+    return checks.routed_subnets(value, source, fld, default_route=False, limit=MAX_ROUTED)
+
+
 def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] | None = None) -> NetConfig:
     """`key_files`: what the shell read for `network.sharedKeyFile` and
     `network.previousSharedKeyFile`, field name -> (path, text); a key may be given inline
@@ -87,7 +100,7 @@ def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] |
         source,
         "network",
         ("sharedKey", "sharedKeyFile", "previousSharedKey", "previousSharedKeyFile", "subnet")
-        + ("caPublicKey", "revokedCerts"),
+        + ("caPublicKey", "revokedCerts", "routedSubnets"),
         ("subnet",) if by_file else ("sharedKey", "subnet"),
     )
     key = _network_key(network, key_files or {}, source, "sharedKey")
@@ -117,6 +130,7 @@ def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] |
             checks.serial(v, source, f"network.revokedCerts[{i}]") for i, v in enumerate(revoked)
         ),
         previous_key=previous,
+        routed_subnets=_routed(network.get("routedSubnets"), source),
     )
     raw = top.get("peers")
     if raw is None:

@@ -6,6 +6,9 @@ Every other node routes each one to its announcer, unless the route would take o
 that is not the announcer's to take (each refusal is reported in the status, none is resolved
 by chance):
 
+- one outside the networks net.yaml permits (`network.routedSubnets`; by default the
+  private-use ones, PRIVATE): a member cannot draw traffic for a public network to itself
+  unless the operator listed it;
 - with a network CA, a subnet its certificate does not list (within one it lists);
 - one that overlaps the mesh subnet, or a network this node is on itself (its own LAN stays
   its own), or a subnet this node announces;
@@ -48,6 +51,9 @@ class SubnetPlan:
 
 
 NO_SUBNETS = SubnetPlan({})
+# RFC 1918 and the shared address space of RFC 6598 (carrier-grade NAT, also what Tailscale
+# and others number their nodes from).
+PRIVATE = tuple(IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 
 
 def plan(
@@ -57,11 +63,12 @@ def plan(
     locals_: Iterable[IPv4Interface],
     underlay: Iterable[IPv4Address],
     allowed: Callable[[NodeInfo], Optional[Collection[IPv4Network]]] = lambda info: None,
+    permitted: Optional[Collection[IPv4Network]] = None,
 ) -> SubnetPlan:
     """`own`: what this node announces; `locals_`: its addresses (their networks are its
     LANs); `underlay`: addresses the tunnel itself is carried to (static nodes' addresses;
     the endpoints in view are added here); `allowed(info)`: the subnets its certificate
-    lists, None without a network CA."""
+    lists, None without a network CA; `permitted`: net.yaml's routedSubnets (None: PRIVATE)."""
     if not any(info.subnets for info in view.values()):
         return NO_SUBNETS
     taken = [mesh, *own, *(a.network for a in locals_)]
@@ -72,7 +79,7 @@ def plan(
     for info in sorted(view.values(), key=lambda i: i.name):
         cert = allowed(info) if info.subnets else None
         for net in info.subnets:
-            why = _why_not(net, info, cert, taken, points)
+            why = _why_not(net, cert, permitted, taken, points)
             if why is None:
                 candidates.append((net, info))
             else:
@@ -91,11 +98,15 @@ def plan(
 
 def _why_not(
     net: IPv4Network,
-    info: NodeInfo,
     cert: Optional[Collection[IPv4Network]],
+    permitted: Optional[Collection[IPv4Network]],
     taken: list[IPv4Network],
     points: list[int],
 ) -> Optional[str]:
+    if not any(net.subnet_of(p) for p in (PRIVATE if permitted is None else permitted)):
+        if permitted is None:
+            return "not a private-use network (net.yaml's network.routedSubnets may permit it)"
+        return "not within net.yaml's network.routedSubnets"
     if cert is not None and not any(net.subnet_of(c) for c in cert):
         return "not in its certificate"
     for t in taken:
