@@ -285,6 +285,7 @@ def test_hello_gets_ack_and_table_and_client_learns_view() -> None:
 
 STATUS_TOP = {"name", "wgIp", "publicKey", "converged", "drops", "peers"}
 STATUS_PEER = {
+    "subnets",
     "name",
     "wgIp",
     "publicKey",

@@ -55,6 +55,27 @@ def test_render_table() -> None:
     )
 
 
+def test_render_subnet_gateways() -> None:
+    doc = {
+        **DOC,
+        "peers": DOC["peers"][1:],
+        "dataPlane": {"state": "up", "restores": 0, "gateway": "subnet gateway: nft: not found"},
+        "subnets": {
+            "own": ["192.168.7.0/24"],
+            "routes": [{"subnet": "192.168.50.0/24", "via": "delta", "path": "nat"}],
+            "refused": [{"subnet": "8.0.0.0/8", "node": "eve", "reason": "not a private-use network"}],
+        },
+    }
+    lines = render(doc, NOW).splitlines()
+    assert lines[3:5] == ["  gateway for: 192.168.7.0/24", "  subnet gateway: nft: not found"]
+    assert lines[-4:] == [
+        "",
+        "subnets:",
+        "  192.168.50.0/24 via delta (nat)",
+        "  refused: 8.0.0.0/8 of eve: not a private-use network",
+    ]
+
+
 def test_render_without_peers_and_not_converged() -> None:
     text = render({"name": "solo", "wgIp": "10.1.1.5", "interface": "wg1", "peers": []}, NOW)
     assert text.splitlines()[0] == "node: solo  10.1.1.5  wg1  converged: no"

@@ -47,6 +47,10 @@ def _text(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _ip_order(peer: dict[str, Any]) -> tuple[int, int, str]:
     try:
         return (0, int(IPv4Address(str(peer.get("wgIp")))), str(peer.get("name")))
@@ -67,7 +71,24 @@ def _header(doc: dict[str, Any]) -> list[str]:
     nonzero = [f"{kind} {n}" for kind, n in drops.items() if n]
     if nonzero:
         lines.append(f"  dropped: {', '.join(nonzero)}")
+    subnets = _mapping(doc.get("subnets"))
+    if subnets.get("own"):
+        lines.append(f"  gateway for: {', '.join(map(str, subnets['own']))}")
     return lines + _faults(doc)
+
+
+def _subnets(doc: dict[str, Any]) -> list[str]:
+    """The subnets this node routes to their gateways, and those it refuses, with why."""
+    subnets = _mapping(doc.get("subnets"))
+    lines = []
+    for r in subnets.get("routes") or []:
+        if isinstance(r, dict):
+            lines.append(f"  {_text(r.get('subnet'))} via {_text(r.get('via'))} ({_text(r.get('path'))})")
+    for r in subnets.get("refused") or []:
+        if isinstance(r, dict):
+            what = f"{_text(r.get('subnet'))} of {_text(r.get('node'))}"
+            lines.append(f"  refused: {what}: {_text(r.get('reason'))}")
+    return ["", "subnets:", *lines] if lines else []
 
 
 def _faults(doc: dict[str, Any]) -> list[str]:
@@ -79,6 +100,8 @@ def _faults(doc: dict[str, Any]) -> list[str]:
         if plane.get("state") != "up":
             text += f" for {_text(plane.get('downFor'))} s ({_text(plane.get('problem'))})"
         lines.append(text + f", restored {_text(plane.get('restores'))} time(s)")
+    if isinstance(plane, dict) and plane.get("gateway"):
+        lines.append(f"  {plane['gateway']}")
     resolve = doc.get("resolve")
     for name, entry in sorted(resolve.items()) if isinstance(resolve, dict) else ():
         if isinstance(entry, dict) and entry.get("error"):
@@ -127,4 +150,5 @@ def render(doc: dict[str, Any], now: float) -> str:
         lines.extend(_table([_row(p, now) for p in sorted(peers, key=_ip_order)]))
     else:
         lines.append("no peers known yet")
+    lines.extend(_subnets(doc))
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ believed changes then with no message at all, and the view is merged again.
 from __future__ import annotations
 
 import math
+from ipaddress import IPv4Network
 from typing import Optional
 
 from .messages import NodeInfo
@@ -40,6 +41,14 @@ class Belief:
     def vouch(self, info: NodeInfo, now: float) -> Optional[str]:
         """Why `info`'s claim is not believed (trust.py), or None."""
         return self.trust.check(*info.claim, now + self.wall_offset)
+
+    def certified_subnets(self, info: NodeInfo) -> Optional[tuple[IPv4Network, ...]]:
+        """The subnets `info`'s certificate lets it route (none if it has no valid one);
+        None without a network CA (subnets.plan)."""
+        if self.trust.ca is None:
+            return None
+        cert = self.trust.certificate(*info.claim)
+        return () if isinstance(cert, str) else tuple(cert.subnets)
 
     def costly(self, info: NodeInfo) -> bool:
         """Whether vouching for `info` would verify a signature (`Trust.costly`)."""

@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from ipaddress import IPv4Interface
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
 from . import messages as m
+from . import subnets
 from .belief import Belief
 from .discovery import Paths
 from .limits import LogLimiter, PerSource
@@ -33,7 +35,7 @@ from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64
 from .probes import Probes
 from .station import Station
-from .status import peer_status, status_document
+from .status import peer_status, status_document, subnet_status
 from .upstream import Upstream
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
@@ -87,6 +89,7 @@ class Node:
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
+        self.subnet_plan = subnets.NO_SUBNETS  # the announced subnets we route (subnets.py)
         self.revision = 0  # bumped by every input that can change desired() (see `_changed`)
         self._view_revision = 0  # bumped by those that can change the view too
         self._view_rev: Optional[tuple[int, int]] = None  # (view revision, hub's) of self.view
@@ -171,6 +174,11 @@ class Node:
         """A changed network CA or revocation list (a reload)."""
         if self.belief.set_trust(ca_public_key, revoked):
             self._changed(view=True)
+
+    def set_routed_subnets(self, routed: Optional[tuple[IPv4Network, ...]]) -> None:
+        """A reload's net.yaml routedSubnets (None: the private-use networks)."""
+        self.p = replace(self.p, routed_subnets=routed)
+        self._changed(view=True)
 
     def set_stats(self, stats: dict[str, PeerStats]) -> None:
         if stats != self.stats:
@@ -284,14 +292,20 @@ class Node:
             now,
             self.p.static_keepalive,
             self.p.is_static,
+            self.subnet_plan.routes,
+            self.p.subnets,
+            self.p.masquerade,
         )
 
     def status(self, now: float) -> dict[str, Any]:
         """`wg_netmanager status --json` (status.py)."""
-        peers = peer_status(self._by_name, self.routes_and_paths(now), self.view, self.stats)
-        return status_document(
+        route = self.routes_and_paths(now)
+        peers = peer_status(self._by_name, route, self.view, self.stats)
+        doc = status_document(
             self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
+        doc["subnets"] = subnet_status(self.p.subnets, self.subnet_plan, self.view, route)
+        return doc
 
     # --- internals --------------------------------------------------------------------------
 
@@ -350,6 +364,8 @@ class Node:
         )
         if self.station is not None:
             self.station.relay(view)
+        self._plan_subnets(view)
+        view = subnets.hide_routed_locals(view, self.subnet_plan)
         self.belief.end_pass()
         if view != self.view:
             self.directs.follow(self.view, view)
@@ -357,6 +373,27 @@ class Node:
             self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
             self._changed()
         self._view_rev = self._revs(view=True)
+
+    def _plan_subnets(self, view: dict[str, NodeInfo]) -> None:
+        """Which announced subnets we route (subnets.py); the tunnel is carried to the static
+        nodes' addresses, which no subnet may take."""
+        underlay = [IPv4Address(link.address) for link in self.links.values() if link.address]
+        plan = subnets.plan(
+            view,
+            self.p.subnet,
+            self.p.subnets,
+            self.locals,
+            underlay,
+            self.belief.certified_subnets,
+            self.p.routed_subnets,
+        )
+        if plan != self.subnet_plan:
+            if plan.refused != self.subnet_plan.refused:
+                for r in plan.refused:
+                    if r not in self.subnet_plan.refused:
+                        log.warning("not routing %s to %s: %s", r.subnet, r.node, r.reason)
+            self.subnet_plan = plan
+            self._changed()
 
     def _log_rejected(self, now: float, info: NodeInfo, src: Endpoint, why: str) -> None:
         held = self.log_limit.allow(f"claim {src.host}", now)

@@ -45,6 +45,9 @@ class Params:
     cert: bytes = field(default=b"", repr=False)  # our certificate, compact (trust.compact)
     subnets: tuple[IPv4Network, ...] = ()  # LAN subnets we route into the mesh (subnets.py)
     masquerade: bool = False  # and the mesh reaches them from our LAN address
+    # net.yaml's routedSubnets: announced subnets are routed only within these (None: the
+    # private-use networks, subnets.PRIVATE).
+    routed_subnets: Optional[tuple[IPv4Network, ...]] = None
 
     @functools.cached_property
     def is_static(self) -> bool:

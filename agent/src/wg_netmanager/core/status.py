@@ -8,6 +8,7 @@ with (but itself) and whether each answers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network
 from typing import Any
 
 from .desired import Route
@@ -15,6 +16,7 @@ from .links import HubLink
 from .messages import NodeInfo
 from .model import PeerStats
 from .params import Params, b64
+from .subnets import SubnetPlan
 from .wire import Codec
 
 
@@ -40,9 +42,26 @@ def peer_status(
                 "lastHandshake": st.last_handshake if st else 0.0,
                 "rxBytes": st.rx_bytes if st else 0,
                 "txBytes": st.tx_bytes if st else 0,
+                "subnets": [str(n) for n in info.subnets],
             }
         )
     return peers
+
+
+def subnet_status(
+    own: Sequence[IPv4Network], plan: SubnetPlan, view: Mapping[str, NodeInfo], route: Mapping[str, Route]
+) -> dict[str, Any]:
+    """`subnets`: what this node routes into the mesh, the announced subnets it routes (to
+    which node, on which path kind) and those it refuses, with why."""
+    return {
+        "own": [str(n) for n in own],
+        "routes": [
+            {"subnet": str(net), "via": view[key].name, "path": route[key][0].value}
+            for net, key in sorted(plan.routes.items(), key=lambda kv: (view[kv[1]].name, kv[0]))
+            if key in view and key in route
+        ],
+        "refused": [r.to_json() for r in plan.refused],
+    }
 
 
 def status_document(

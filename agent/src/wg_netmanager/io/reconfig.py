@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import fields, replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
 from ..core.config import NetConfig, NodeSettings
@@ -45,6 +45,7 @@ def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, c
         revoked=net.revoked,
         cert=cert,
         subnets=s.subnets,
+        routed_subnets=net.routed_subnets,
         masquerade=s.masquerade,
     )
 
@@ -53,8 +54,8 @@ def apply_reload(
     node: Node, old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSettings, resolver: Resolver
 ) -> NetConfig:
     """Apply what can change while running: the shared keys (a rotation), the network CA, the
-    revoked serials and the static nodes (added, removed, moved, pinned), with the interface
-    and every tunnel left up. Anything else (this node's name, address, ports, interface,
+    revoked serials, the routed subnets and the static nodes (added, removed, moved, pinned),
+    with the interface and every tunnel left up. Anything else (this node's name, address, ports, interface,
     backend; the subnet; whether it is a static node) needs a restart, and the log says so.
     Returns the configuration that now runs."""
     if (new.shared_key, new.previous_key) != (old.shared_key, old.previous_key):
@@ -63,6 +64,9 @@ def apply_reload(
             "reload: shared key%s", " rotating (previous key still accepted)" if new.previous_key else ""
         )
     node.set_trust(new.ca_public_key, new.revoked)
+    if new.routed_subnets != old.routed_subnets:
+        node.set_routed_subnets(new.routed_subnets)
+        log.info("reload: routed subnets now %s", _nets(new.routed_subnets))
     if (new.ca_public_key, new.revoked) != (old.ca_public_key, old.revoked):
         log.info(
             "reload: network CA %s, %d revoked", "set" if new.ca_public_key else "none", len(new.revoked)
@@ -89,6 +93,10 @@ def needs_restart(old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSe
         return f"the subnet changed ({old.subnet} to {new.subnet})"
     changed = [f.name for f in fields(was) if getattr(was, f.name) != getattr(now, f.name)]
     return f"this node's {', '.join(changed)} changed" if changed else None
+
+
+def _nets(nets: Optional[tuple[IPv4Network, ...]]) -> str:
+    return "the private-use networks" if nets is None else ", ".join(map(str, nets)) or "none"
 
 
 def by_dns_name(net: NetConfig) -> dict[str, str]:
