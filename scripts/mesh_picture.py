@@ -4,10 +4,11 @@
     python3 scripts/mesh_picture.py -o out/mesh.svg alpha.json beta.json ...
 
 Standard library only, so it runs with any Python 3.9+ (no agent install needed). Nodes sit
-on a circle, labelled with name and wgIp; every pair of nodes gets exactly one edge, coloured
-by the path kind (static | lan | nat | gateway | none, the strings of the status JSON). When
-the two ends report different kinds, the edge is labelled with both ("nat / static") and drawn
-in the colour of the weaker one, so a disagreement is visible rather than hidden.
+on a circle, labelled with name and wgIp (below it, the LAN subnets of a subnet gateway);
+every pair of nodes gets exactly one edge, coloured by the path kind (static | lan | nat |
+gateway | none, the strings of the status JSON). When the two ends report different kinds,
+the edge is labelled with both ("nat / static") and drawn in the colour of the weaker one, so
+a disagreement is visible rather than hidden.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Node:
     name: str
     wg_ip: str
     converged: bool
+    subnets: tuple[str, ...] = ()  # LAN subnets it routes into the mesh (a subnet gateway)
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,14 @@ def mesh_from_status(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Node], lis
     reports: dict[tuple[str, str], tuple[str, str | None]] = {}
     for doc in docs:
         me = str(doc["name"])
-        nodes[me] = Node(me, str(doc.get("wgIp", "?")), bool(doc.get("converged", False)))
+        own = (doc.get("subnets") or {}).get("own") or []
+        nodes[me] = Node(me, str(doc.get("wgIp", "?")), bool(doc.get("converged", False)), tuple(own))
         for peer in doc.get("peers", []):
             other = str(peer["name"])
             if other == me:
                 continue
-            nodes.setdefault(other, Node(other, str(peer.get("wgIp", "?")), False))
+            announced = tuple(str(s) for s in peer.get("subnets") or [])
+            nodes.setdefault(other, Node(other, str(peer.get("wgIp", "?")), False, announced))
             reports[(me, other)] = (_kind(peer.get("path")), peer.get("gateway"))
     names = sorted(nodes)
     edges = []
@@ -173,6 +177,18 @@ def render_svg(nodes: Sequence[Node], edges: Sequence[Edge], title: str = "wg_ne
         )
         out.append(_text(x, y - 2, n.name, font_size="14", font_weight="bold", text_anchor="middle"))
         out.append(_text(x, y + 15, n.wg_ip, font_size="11", text_anchor="middle", fill="#333"))
+        for i, subnet in enumerate(n.subnets):  # below the circle: the LANs behind it
+            out.append(
+                _text(
+                    x,
+                    y + NODE_R + 16 + 14 * i,
+                    f"LAN {subnet}",
+                    font_size="11",
+                    text_anchor="middle",
+                    fill="#555",
+                    **{"class": "subnet", "data-node": n.name},
+                )
+            )
     out.extend(_legend())
     out.append("</svg>")
     return "\n".join(out) + "\n"

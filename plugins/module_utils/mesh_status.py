@@ -98,6 +98,24 @@ def summarize(status: dict[str, Any]) -> dict[str, Any]:
         "converged": converged,
         "peers": list(status.get("peers") or []),
         "paths": paths,
+        "subnets": subnets_of(status),
+    }
+
+
+def subnets_of(status: dict[str, Any]) -> dict[str, Any]:
+    """The subnet gateways as the node sees them: what it routes for itself (`own`), the
+    announced subnets it routes, subnet -> node (`routes`), and those it refuses (`refused`,
+    as the agent says them); empty for an agent older than subnet gateways."""
+    doc = status.get("subnets") if isinstance(status.get("subnets"), dict) else {}
+    routes = {
+        str(r["subnet"]): str(r.get("via"))
+        for r in doc.get("routes") or []
+        if isinstance(r, dict) and r.get("subnet")
+    }
+    return {
+        "own": [str(n) for n in doc.get("own") or []],
+        "routes": routes,
+        "refused": [r for r in doc.get("refused") or [] if isinstance(r, dict)],
     }
 
 

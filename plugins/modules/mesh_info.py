@@ -119,6 +119,18 @@ paths:
   sample:
     beta: static
     charlie: gateway
+subnets:
+  description:
+    - Subnet gateways as the node sees them; C(own) the LAN subnets it routes into the mesh,
+      C(routes) each announced subnet it routes with the node it goes to, C(refused) the ones it
+      refuses (C(subnet), C(node), C(reason)).
+  returned: always
+  type: dict
+  sample:
+    own: []
+    routes:
+      192.168.50.0/24: delta
+    refused: []
 socket:
   description: The socket that was read.
   returned: always
@@ -179,6 +191,7 @@ def main() -> None:
             converged=False,
             peers=[],
             paths={},
+            subnets={"own": [], "routes": {}, "refused": []},
             socket=path,
             ansible_facts={"wg_mesh": facts},
         )

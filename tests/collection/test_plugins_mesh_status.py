@@ -89,6 +89,23 @@ def test_summarize(status_alpha: dict[str, Any]) -> None:
     assert [p["name"] for p in summary["peers"]] == ["beta", "charlie"]
 
 
+def test_summarize_subnets() -> None:
+    doc = {
+        "peers": [],
+        "subnets": {
+            "own": ["192.168.7.0/24"],
+            "routes": [{"subnet": "192.168.50.0/24", "via": "delta", "path": "nat"}],
+            "refused": [{"subnet": "8.0.0.0/8", "node": "eve", "reason": "not a private-use network"}],
+        },
+    }
+    assert ms.summarize(doc)["subnets"] == {
+        "own": ["192.168.7.0/24"],
+        "routes": {"192.168.50.0/24": "delta"},
+        "refused": [{"subnet": "8.0.0.0/8", "node": "eve", "reason": "not a private-use network"}],
+    }
+    assert ms.summarize({"peers": []})["subnets"] == {"own": [], "routes": {}, "refused": []}
+
+
 @pytest.mark.parametrize(
     ("paths", "converged"),
     [(["static", "nat"], True), (["static", "none"], False), ([], False)],

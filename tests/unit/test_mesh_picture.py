@@ -97,6 +97,18 @@ def test_nodes_labelled_with_name_and_wg_ip_and_legend_lists_every_kind() -> Non
     assert legend == ["static", "lan", "nat", "gateway", "none"]
 
 
+def test_a_subnet_gateways_lans_are_shown_under_it() -> None:
+    docs = _seed()
+    docs[3]["subnets"] = {"own": ["192.168.50.0/24", "172.16.0.0/12"], "routes": [], "refused": []}
+    lans = [(t.get("data-node"), t.text) for t in _svg(docs).iter(f"{SVG}text") if t.get("class") == "subnet"]
+    assert lans == [("delta", "LAN 192.168.50.0/24"), ("delta", "LAN 172.16.0.0/12")]
+    # a gateway whose own document is missing: what its peers say it announces
+    docs = docs[:3]
+    docs[0]["peers"][2]["subnets"] = ["192.168.50.0/24"]
+    lans = [(t.get("data-node"), t.text) for t in _svg(docs).iter(f"{SVG}text") if t.get("class") == "subnet"]
+    assert lans == [("delta", "LAN 192.168.50.0/24")]
+
+
 def test_missing_node_and_unknown_path_are_none() -> None:
     # delta's agent is down: only the others report it, one of them with a path we don't know.
     docs = [d for d in _seed() if d["name"] != "delta"]

@@ -20,7 +20,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
@@ -375,23 +375,11 @@ class Node:
         self._view_rev = self._revs(view=True)
 
     def _plan_subnets(self, view: dict[str, NodeInfo]) -> None:
-        """Which announced subnets we route (subnets.py); the tunnel is carried to the static
-        nodes' addresses, which no subnet may take."""
-        underlay = [IPv4Address(link.address) for link in self.links.values() if link.address]
-        plan = subnets.plan(
-            view,
-            self.p.subnet,
-            self.p.subnets,
-            self.locals,
-            underlay,
-            self.belief.certified_subnets,
-            self.p.routed_subnets,
+        addresses = [link.address for link in self.links.values() if link.address]
+        plan = subnets.replan(
+            self.subnet_plan, view, self.p, self.locals, addresses, self.belief.certified_subnets
         )
         if plan != self.subnet_plan:
-            if plan.refused != self.subnet_plan.refused:
-                for r in plan.refused:
-                    if r not in self.subnet_plan.refused:
-                        log.warning("not routing %s to %s: %s", r.subnet, r.node, r.reason)
             self.subnet_plan = plan
             self._changed()
 

@@ -23,12 +23,18 @@ Pure: one function of the view at one instant; O(S log S) in the number of subne
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .messages import NodeInfo
+
+if TYPE_CHECKING:
+    from .params import Params
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,24 @@ def plan(
             refused.append(Refusal(net, info.name, f"overlaps what {', '.join(others)} announce"))
     refused.sort(key=lambda r: (r.node, int(r.subnet.network_address), r.subnet.prefixlen))
     return SubnetPlan(routes, tuple(refused))
+
+
+def replan(
+    old: SubnetPlan,
+    view: Mapping[str, NodeInfo],
+    p: Params,
+    locals_: Iterable[IPv4Interface],
+    statics: Iterable[str],
+    allowed: Callable[[NodeInfo], Optional[Collection[IPv4Network]]],
+) -> SubnetPlan:
+    """`plan` for a node with settings `p` whose static nodes are at `statics` (the tunnel
+    is carried to them: no subnet may take them); each refusal `old` did not have is logged."""
+    underlay = [IPv4Address(a) for a in statics]
+    new = plan(view, p.subnet, p.subnets, locals_, underlay, allowed, p.routed_subnets)
+    for r in new.refused:
+        if r not in old.refused:
+            log.warning("not routing %s to %s: %s", r.subnet, r.node, r.reason)
+    return new
 
 
 def _why_not(
