@@ -109,3 +109,19 @@ def test_a_certificate_of_another_ca_or_revoked_is_refused(
 def test_a_missing_certificate_file_is_one_line(mesh: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert check(mesh, "--cert", str(mesh / "nope.crt")) == 2
     assert one_line(capsys) == f"{mesh / 'nope.crt'}: (file): cannot read: No such file or directory"
+
+
+def test_announced_subnets_must_be_in_the_certificate(mesh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    crt = sign(mesh, "alice", "10.1.1.5", "--subnet", "192.168.0.0/16")
+    capsys.readouterr()
+    assert check(mesh, "--cert", str(crt), "--subnet", "192.168.50.0/24") == 0
+    capsys.readouterr()
+    assert check(mesh, "--cert", str(crt), "--subnet", "172.16.0.0/12") == 2
+    assert one_line(capsys) == (
+        f"command line: --subnet: 172.16.0.0/12 is not in this node's certificate {crt}"
+        " (it lists 192.168.0.0/16)"
+    )
+    peer = {"name": "alice", "wgIp": "10.1.1.5", "cert": str(crt), "subnets": ["10.9.0.0/16"]}
+    (mesh / "peer.yaml").write_text(yaml.safe_dump(peer))
+    assert check(mesh) == 2
+    assert one_line(capsys).startswith(f"{mesh / 'peer.yaml'}: subnets: 10.9.0.0/16 is not in this node's")

@@ -4,6 +4,7 @@ AllowedIPs, routes, the status; and a gateway's own side."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
@@ -97,3 +98,46 @@ def test_a_public_subnet_only_where_net_yaml_permits_it_and_a_reload_applies_at_
     alice.tick(NOW)
     assert alice.desired(NOW).routes == (IPv4Network("8.8.8.0/24"),)
     assert alice.status(NOW)["subnets"]["refused"] == []
+
+
+def test_with_a_ca_a_subnet_is_routed_only_within_the_announcers_certificate() -> None:
+    from wg_netmanager.core import trust
+    from wg_netmanager.core.cert import CaKey, sign
+
+    ca = CaKey(bytes([9]) * 32)
+
+    def cert(name: str, ip: str, n: int, *subnets: str) -> bytes:
+        day = 86400
+        c = sign(
+            ca,
+            serial=n,
+            name=name,
+            wg_ip=IPv4Address(ip),
+            public_key=key(n),
+            subnets=tuple(IPv4Network(s) for s in subnets),
+            not_before=int(NOW) - day,
+            not_after=int(NOW) + day,
+        )
+        return trust.compact(c)
+
+    params = Params(
+        "alice", IPv4Address("10.1.1.1"), SUBNET, key(1), 50000, 50001, (BETA,), ca_public_key=ca.public,
+        cert=cert("alice", "10.1.1.1", 1),
+    )  # fmt: skip
+    alice = Node(params, SHARED, ident(1), NOW, random.Random(1))
+    alice.set_locals([IPv4Interface("192.168.1.3/24")])
+    fake = Fake(2)
+    fake.answer_keyreq(alice)
+    beta = replace(BETA_INFO, cert=cert("beta", "10.1.1.2", 2))
+    alice.datagram(NOW, fake.to(alice, m.HelloAck(beta, 5)), BETA_ADMIN)
+    delta = replace(
+        DELTA,
+        subnets=(LAN, IPv4Network("172.16.0.0/24")),
+        cert=cert("delta", "10.1.1.4", 4, "192.168.0.0/16"),
+    )
+    alice.datagram(NOW, fake.to(alice, m.TableChunk(6, 0, 1, (beta, delta))), BETA_ADMIN)
+    alice.tick(NOW)
+    assert alice.desired(NOW).routes == (LAN,)
+    assert alice.status(NOW)["subnets"]["refused"] == [
+        {"subnet": "172.16.0.0/24", "node": "delta", "reason": "not in its certificate"}
+    ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from .core import checks, trust
 from .core.cert import CaKey, Cert, CertError, decode, encode
 from .core.checks import ConfigError
-from .core.config import NetConfig, NodeSettings
+from .core.config import COMMAND_LINE, NetConfig, NodeSettings
 from .fsutil import fsync_dir, read_small_text
 
 CERT_BANNER = "WG_NETMANAGER CERTIFICATE"
@@ -85,6 +85,13 @@ def own_cert(settings: NodeSettings, net: NetConfig, public_key: str | None, wal
         )
     except CertError as exc:
         raise ConfigError(str(settings.cert), "certificate", exc.reason) from None
+    if net.ca_public_key is not None:
+        for subnet in settings.subnets:  # the others would refuse it: say so now
+            if not any(subnet.subnet_of(s) for s in cert.subnets):
+                listed = ", ".join(map(str, cert.subnets)) or "none"
+                reason = f"{subnet} is not in this node's certificate {settings.cert} (it lists {listed})"
+                field = "--subnet" if settings.subnets_source == COMMAND_LINE else "subnets"
+                raise ConfigError(settings.subnets_source, field, reason)
     return cert
 
 

@@ -95,6 +95,7 @@ class NodeSettings:
     cert: Path | None = None  # this node's certificate from the network CA
     cert_source: str = COMMAND_LINE  # where `cert` was given (peer.yaml or the command line)
     subnets: tuple[IPv4Network, ...] = ()  # LAN subnets this node routes into the mesh
+    subnets_source: str = COMMAND_LINE  # where `subnets` was given
     masquerade: bool = False  # the mesh reaches them from this node's LAN address
 
 
@@ -232,6 +233,7 @@ def node_settings(
         cert=cert,
         cert_source=cert_lay.source,
         subnets=subnets or (),
+        subnets_source=subnets_lay.source,
         masquerade=bool(pick("masquerade")[0]),
     )
 
