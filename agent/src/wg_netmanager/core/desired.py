@@ -76,9 +76,12 @@ def desired_state(
     subnet_routes: Mapping[IPv4Network, str] = {},
     gateway_for: tuple[IPv4Network, ...] = (),
     masquerade: bool = False,
+    leaf_peers: tuple[PeerSpec, ...] = (),
+    leaf_routes: Mapping[IPv4Network, str] = {},
 ) -> DesiredState:
     """`subnet_routes`: the LAN subnets routed to the nodes announcing them (subnets.plan);
-    `gateway_for`: the ones this node announces itself, `masquerade` them."""
+    `gateway_for`: the ones this node announces itself, `masquerade` them. `leaf_peers`: the
+    leaves this node is home to; `leaf_routes`: the others' addresses, by their home's key."""
     # Kept linear in the number of nodes with small constants (no address parsing, no
     # sorting of address objects): at 1000 nodes this is the agent's main cost.
     allowed: dict[str, list[IPv4Network]] = {k: [] for k, _ in by_name}
@@ -87,7 +90,7 @@ def desired_state(
         target = gw if kind == PathKind.GATEWAY else key
         if kind != PathKind.NONE and target in allowed:
             allowed[target].append(host_network(info.wg_ip))
-    for net, key in subnet_routes.items():  # each where its announcer's own address goes
+    for net, key in (*subnet_routes.items(), *leaf_routes.items()):  # where the node's address goes
         kind, gw = route.get(key, (PathKind.NONE, None))
         target = gw if kind == PathKind.GATEWAY else key
         if kind != PathKind.NONE and target in allowed:
@@ -111,6 +114,7 @@ def desired_state(
         if len(nets) > 1:
             nets.sort(key=_net_order)
         peers.append(PeerSpec(key, endpoint, tuple(nets), keep, generation))
+    peers += leaf_peers
     # No routes for the nodes: every node in the view has its wgIp inside the mesh subnet
     # (merge_view), and every backend gives the interface the wgIp with the subnet's prefix,
     # whose connected route sends them all into WireGuard (one no peer has is dropped there:

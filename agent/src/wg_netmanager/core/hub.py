@@ -71,6 +71,8 @@ class Hub:
         self._static_names = {name: ip for ip, name in statics.items() if name is not None}
         self.member_timeout = member_timeout
         self.hello_timeout = hello_timeout
+        # Leaves (leaves.py): their addresses and keys by name, no node's to claim.
+        self.leaves: dict[str, str] = {}
         self.members: dict[str, Member] = {}  # by public key
         # Other static nodes' members (and those static nodes), passed on to ours: every table
         # lists the whole mesh, so a node needs to talk to only a few static nodes.
@@ -137,6 +139,9 @@ class Hub:
             return f"static node {info.name} must have wgIp {configured}"
         if configured is None and self.statics.get(info.wg_ip) is not None:
             return f"wgIp {info.wg_ip} belongs to a static node"
+        leaf = self.leaves.get(str(info.wg_ip)) or self.leaves.get(info.public_key)
+        if leaf is not None:
+            return f"the address or key of leaf {leaf}"
         if self._by_ip.get(info.wg_ip, info.public_key) != info.public_key or (
             self._by_name.get(info.name, info.public_key) != info.public_key
         ):

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import checks
 from .checks import ConfigError
+from .leaves import Leaf, parse_leaves
 
 COMMAND_LINE = "command line"
 STATIC_PEER_OPTION = "--static-peer"
@@ -60,6 +61,7 @@ class NetConfig:
     # The networks within which announced subnets are routed (subnets.py); None: the
     # private-use ones (subnets.PRIVATE).
     routed_subnets: tuple[IPv4Network, ...] | None = None
+    leaves: tuple[Leaf, ...] = ()  # agent-less WireGuard peers (leaves.py)
 
     def mode(self) -> str:
         """What protects membership, in words (check-config prints it)."""
@@ -92,7 +94,7 @@ def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] |
     """`key_files`: what the shell read for `network.sharedKeyFile` and
     `network.previousSharedKeyFile`, field name -> (path, text); a key may be given inline
     (sharedKey, as the original tool's net.yaml has it) or in such a file, not both."""
-    top = checks.mapping(data, source, "", ("network", "peers"), ("network",))
+    top = checks.mapping(data, source, "", ("network", "peers", "leaves"), ("network",))
     raw = top["network"]
     by_file = isinstance(raw, dict) and raw.get("sharedKeyFile") is not None
     network = checks.mapping(
@@ -134,7 +136,7 @@ def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] |
     )
     raw = top.get("peers")
     if raw is None:
-        return net
+        return _with_leaves(net, top.get("leaves"))
     if isinstance(raw, dict):
         entries = [
             (f"peers.{name}", {**_peer_spec(spec, source, f"peers.{name}"), "name": name})
@@ -151,7 +153,15 @@ def parse_net(data: Any, source: str, key_files: Mapping[str, tuple[str, str]] |
             f"must be a list of static nodes (- endPoint: HOST:PORT ...) or a mapping of name to "
             f"settings, got {type(raw).__name__}",
         )
-    return _with_peers(net, entries, source)
+    return _with_leaves(_with_peers(net, entries, source), top.get("leaves"))
+
+
+def _with_leaves(net: NetConfig, raw: Any) -> NetConfig:
+    if raw is None:
+        return net
+    statics = {p.name: p.wg_ip for p in net.peers if p.named}
+    pinned = [p.public_key for p in net.peers if p.public_key is not None]
+    return replace(net, leaves=parse_leaves(raw, net.source, net.subnet, statics, pinned))
 
 
 def _network_key(

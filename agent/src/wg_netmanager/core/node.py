@@ -24,8 +24,8 @@ from ipaddress import IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
+from . import leaves, subnets
 from . import messages as m
-from . import subnets
 from .belief import Belief
 from .discovery import Paths
 from .limits import LogLimiter, PerSource
@@ -295,7 +295,13 @@ class Node:
             self.subnet_plan.routes,
             self.p.subnets,
             self.p.masquerade,
+            leaves.own_peers(self.p.leaves, self.p.name),
+            leaves.routes(self.p.leaves, self.p.name, self._static_keys()),
         )
+
+    def _static_keys(self) -> dict[str, str]:
+        """The static nodes that answered: their keys by name."""
+        return {name: link.info.public_key for name, link in self.links.items() if link.info}
 
     def status(self, now: float) -> dict[str, Any]:
         """`wg_netmanager status --json` (status.py)."""
@@ -305,6 +311,9 @@ class Node:
             self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
         doc["subnets"] = subnet_status(self.p.subnets, self.subnet_plan, self.view, route)
+        if self.p.leaves:
+            wall = now + self.belief.wall_offset
+            doc["leaves"] = leaves.status(self.p.leaves, self.p.name, peers, self.stats, wall)
         return doc
 
     # --- internals --------------------------------------------------------------------------
@@ -362,6 +371,7 @@ class Node:
             lambda info: self.belief.vouch(info, now) is None,
             relays=not self.p.is_static,
         )
+        view = leaves.without_leaves(view, self.p.leaves)
         if self.station is not None:
             self.station.relay(view)
         self._plan_subnets(view)

@@ -10,6 +10,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
 from . import messages as m
+from .leaves import Leaf
 from .links import StaticNode
 from .model import Endpoint
 from .paths import Timing
@@ -48,6 +49,7 @@ class Params:
     # net.yaml's routedSubnets: announced subnets are routed only within these (None: the
     # private-use networks, subnets.PRIVATE).
     routed_subnets: Optional[tuple[IPv4Network, ...]] = None
+    leaves: tuple[Leaf, ...] = ()  # agent-less WireGuard peers, from net.yaml (leaves.py)
 
     @functools.cached_property
     def is_static(self) -> bool:

@@ -40,6 +40,7 @@ class Station:
     ) -> None:
         p = params
         self.hub = Hub(me, p.subnet, configured(p.statics), p.member_timeout, p.hello_timeout)
+        self.hub.leaves = {k: leaf.name for leaf in p.leaves for k in (str(leaf.wg_ip), leaf.public_key)}
         self.serving = Serving(self.hub, rng, now, send, vouch, costly)
 
     def set_statics(self, statics: tuple[StaticNode, ...], me: NodeInfo) -> None:

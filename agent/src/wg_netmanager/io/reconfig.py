@@ -46,6 +46,7 @@ def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, c
         cert=cert,
         subnets=s.subnets,
         routed_subnets=net.routed_subnets,
+        leaves=net.leaves,
         masquerade=s.masquerade,
     )
 
@@ -91,6 +92,8 @@ def needs_restart(old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSe
     """What in a reloaded configuration only a restart applies, or None."""
     if new.subnet != old.subnet:
         return f"the subnet changed ({old.subnet} to {new.subnet})"
+    if new.leaves != old.leaves:
+        return "the leaves changed"
     changed = [f.name for f in fields(was) if getattr(was, f.name) != getattr(now, f.name)]
     return f"this node's {', '.join(changed)} changed" if changed else None
 
