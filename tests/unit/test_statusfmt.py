@@ -127,3 +127,10 @@ def test_format_age_never(never: object) -> None:
 )
 def test_format_bytes(count: object, text: str) -> None:
     assert format_bytes(count) == text
+
+
+def test_render_exit_node() -> None:
+    doc = {**DOC, "exitNode": {"offers": False, "uses": "beta", "active": True}}
+    assert "  internet through exit node beta (in use)" in render(doc, NOW).splitlines()
+    doc = {**DOC, "exitNode": {"offers": True, "uses": None, "active": False}}
+    assert "  exit node for the mesh" in render(doc, NOW).splitlines()

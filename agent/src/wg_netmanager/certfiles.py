@@ -92,6 +92,9 @@ def own_cert(settings: NodeSettings, net: NetConfig, public_key: str | None, wal
                 reason = f"{subnet} is not in this node's certificate {settings.cert} (it lists {listed})"
                 field = "--subnet" if settings.subnets_source == COMMAND_LINE else "subnets"
                 raise ConfigError(settings.subnets_source, field, reason)
+        if settings.exit_node and not any(s.prefixlen == 0 for s in cert.subnets):
+            reason = f"an exit node's certificate must list 0.0.0.0/0 ({settings.cert} does not)"
+            raise ConfigError(settings.cert_source, "exitNode", reason)
     return cert
 
 

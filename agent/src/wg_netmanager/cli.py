@@ -89,6 +89,8 @@ def _settings(
         cert=args.cert,
         subnets=args.subnet,
         masquerade=args.masquerade,
+        exit_node=args.exit_node,
+        use_exit_node=args.use_exit_node,
     )
     if not need_node and peer_file is None and args.name is None and args.wg_ip is None:
         return net, None
@@ -154,6 +156,10 @@ def _summary(net: NetConfig, settings: NodeSettings | None) -> None:
         if settings.subnets:
             nat = " (masquerading)" if settings.masquerade else ""
             print(f"  gateway for: {', '.join(str(n) for n in settings.subnets)}{nat}")
+        if settings.exit_node:
+            print("  exit node: offers the mesh its internet access")
+        if settings.use_exit_node:
+            print(f"  internet through the exit node {settings.use_exit_node}")
 
 
 def cmd_install(argv: Sequence[str]) -> int:

@@ -163,6 +163,18 @@ def _add_node_options(parser: argparse.ArgumentParser) -> None:
         " route back to the mesh)",
     )
     add(
+        "--exit-node",
+        action="store_true",
+        default=None,
+        help="offer the other nodes this node's internet access (an exit node)",
+    )
+    add(
+        "--use-exit-node",
+        metavar="NAME",
+        help="send this node's internet traffic through the exit node NAME (a static node, or"
+        " with a network CA one whose certificate lists 0.0.0.0/0)",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=DEFAULT_STATE_DIR,

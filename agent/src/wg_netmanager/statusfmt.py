@@ -74,6 +74,12 @@ def _header(doc: dict[str, Any]) -> list[str]:
     subnets = _mapping(doc.get("subnets"))
     if subnets.get("own"):
         lines.append(f"  gateway for: {', '.join(map(str, subnets['own']))}")
+    exit_node = _mapping(doc.get("exitNode"))
+    if exit_node.get("offers"):
+        lines.append("  exit node for the mesh")
+    if exit_node.get("uses"):
+        state = "in use" if exit_node.get("active") else "not reached: own default route"
+        lines.append(f"  internet through exit node {exit_node['uses']} ({state})")
     return lines + _faults(doc)
 
 

@@ -19,6 +19,11 @@ from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerStats
 IPNetwork = Union[IPv4Network, IPv6Network]  # a runtime alias: Union for Python 3.9
 
 
+# Through an exit node (exitroute.py): the fwmark of the tunnel's own packets and of the
+# agent's control socket, "WN"; also the number of the routing table it uses.
+EXIT_MARK = 0x574E
+
+
 class BackendError(Exception):
     """A backend could not do what was asked (message is user-facing)."""
 

@@ -23,6 +23,7 @@ from .base import BackendError
 log = logging.getLogger(__name__)
 
 NFT_TIMEOUT = 10.0
+EVERYTHING = IPv4Network("0.0.0.0/0")
 
 
 class Gateway:
@@ -32,8 +33,12 @@ class Gateway:
         self._turned_on: set[str] = set()  # LAN interfaces whose forwarding flag we set
         self._nat: tuple[IPv4Network, ...] = ()  # subnets masqueraded now
 
-    def sync(self, subnets: tuple[IPv4Network, ...], masquerade: bool) -> None:
+    def sync(self, subnets: tuple[IPv4Network, ...], masquerade: bool, exit_offer: bool = False) -> None:
+        """`exit_offer`: an exit node, whose interfaces with a default route forward what comes
+        from the mesh, and all of it is masqueraded."""
         lan = netlink.interfaces_on(subnets, exclude=self.ifname)
+        if exit_offer:
+            lan |= netlink.default_interfaces(exclude=self.ifname)
         for name in sorted(lan - self._turned_on):
             if not netlink.forwarding(name):
                 netlink.set_forwarding(name, True)
@@ -41,7 +46,7 @@ class Gateway:
                 log.info("%s: forwarding on for the subnets behind it", name)
         for name in sorted(self._turned_on - lan):
             self._put_back(name)
-        nat = subnets if masquerade else ()
+        nat = (EVERYTHING,) if exit_offer else subnets if masquerade else ()
         if nat != self._nat:
             self._nft(self._ruleset(nat))
             self._nat = nat
@@ -70,12 +75,12 @@ class Gateway:
         # whole file is one transaction, so no moment without the rule or with it twice.
         text = f"table ip {self.table} {{}}\ndelete table ip {self.table}\n"
         if nat:
-            daddr = ", ".join(str(n) for n in nat)
+            daddr = "" if nat == (EVERYTHING,) else f"ip daddr {{ {', '.join(str(n) for n in nat)} }} "
             text += (
                 f"table ip {self.table} {{\n"
                 "  chain postrouting {\n"
                 "    type nat hook postrouting priority srcnat; policy accept;\n"
-                f'    iifname "{self.ifname}" oifname != "{self.ifname}" ip daddr {{ {daddr} }} masquerade\n'
+                f'    iifname "{self.ifname}" oifname != "{self.ifname}" {daddr}masquerade\n'
                 "  }\n"
                 "}\n"
             )

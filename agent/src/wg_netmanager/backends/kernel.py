@@ -107,11 +107,13 @@ class NetlinkControl:
     def get(self) -> DeviceState:
         return parse_info(list(self._call("read", lambda wg: wg.info(self.ifname))))
 
-    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None:
-        self._call(
-            "set",
-            lambda wg: wg.set(self.ifname, private_key=private_key, listen_port=listen_port),
-        )
+    def set_device(
+        self, private_key: str | None = None, listen_port: int | None = None, fwmark: int | None = None
+    ) -> None:
+        args = {"private_key": private_key, "listen_port": listen_port}
+        if fwmark is not None:
+            args["fwmark"] = fwmark
+        self._call("set", lambda wg: wg.set(self.ifname, **args))
 
     def apply_ops(self, ops: list[PeerOp]) -> None:
         def run(wg: Any) -> None:

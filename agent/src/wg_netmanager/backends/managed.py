@@ -17,7 +17,7 @@ from typing import Optional, Protocol
 
 from ..core.checks import interface_problem
 from ..core.model import DesiredState, Endpoint, InterfaceSettings, PeerSpec, PeerStats
-from . import netlink
+from . import exitroute, netlink
 from .base import Backend, BackendError, DeviceState
 from .gateway import Gateway
 from .keys import public_key
@@ -31,7 +31,9 @@ ROUTE_RESYNC = 30.0
 class DeviceControl(Protocol):
     def get(self) -> DeviceState: ...
 
-    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None: ...
+    def set_device(
+        self, private_key: str | None = None, listen_port: int | None = None, fwmark: int | None = None
+    ) -> None: ...
 
     def apply_ops(self, ops: list[PeerOp]) -> None: ...
 
@@ -107,6 +109,8 @@ class ManagedBackend(Backend):
             desired.forwarding,
             desired.gateway_for,
             desired.masquerade,
+            desired.exit_via,
+            desired.exit_offer,
         )
         synced = self._synced
         if synced is None or synced[0] != wanted or time.monotonic() - synced[1] > ROUTE_RESYNC:
@@ -114,13 +118,16 @@ class ManagedBackend(Backend):
             netlink.sync_routes(self.ifname, set(desired.routes), source)
             self._set_forwarding(desired.forwarding)
             self._sync_gateway(desired)
+            if desired.exit_via:
+                self.control.set_device(fwmark=exitroute.MARK)  # before the rules take the rest
+            exitroute.sync(self.ifname, desired.exit_via)
             self._synced = (wanted, time.monotonic())
 
     def _sync_gateway(self, desired: DesiredState) -> None:
         """Like the forwarding flag: a failure is logged once and shown in the status; the
         mesh itself keeps working."""
         try:
-            self.gateway.sync(desired.gateway_for, desired.masquerade)
+            self.gateway.sync(desired.gateway_for, desired.masquerade, desired.exit_offer)
         except BackendError as exc:
             problem = f"subnet gateway: {exc}"
             if problem != self.gateway_problem:
@@ -187,6 +194,10 @@ class ManagedBackend(Backend):
     def _remove_routes(self) -> None:
         self._synced = None
         self.gateway.close()
+        try:
+            exitroute.sync(self.ifname, False)
+        except BackendError as exc:
+            log.warning("%s", exc)
         try:
             netlink.sync_routes(self.ifname, set())
         except BackendError as exc:

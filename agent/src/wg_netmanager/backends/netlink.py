@@ -131,6 +131,22 @@ def interfaces_on(subnets: tuple[IPv4Network, ...], exclude: str) -> set[str]:
     return found
 
 
+def default_interfaces(exclude: str) -> set[str]:
+    """Names of the interfaces other than `exclude` that the main table's default routes use."""
+    with _iproute() as ipr:
+        msgs = [m for m in ipr.get_routes(family=AF_INET, table=MAIN_TABLE) if m["dst_len"] == 0]
+    found = set()
+    for msg in msgs:
+        oif = msg.get_attr("RTA_OIF")
+        try:
+            name = socket.if_indextoname(oif) if oif else None
+        except OSError:
+            continue
+        if name and name != exclude:
+            found.add(name)
+    return found
+
+
 def _usable_name(index: int, exclude: str) -> str | None:
     """The interface's name if it is up, not loopback and not `exclude`; else None."""
     try:

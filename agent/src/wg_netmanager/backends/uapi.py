@@ -103,12 +103,16 @@ def peer_lines(ops: Iterable[PeerOp]) -> list[str]:
     return lines
 
 
-def device_lines(private_key: str | None = None, listen_port: int | None = None) -> list[str]:
+def device_lines(
+    private_key: str | None = None, listen_port: int | None = None, fwmark: int | None = None
+) -> list[str]:
     lines = []
     if private_key is not None:
         lines.append(f"private_key={b64_to_hex(private_key)}")
     if listen_port is not None:
         lines.append(f"listen_port={listen_port}")
+    if fwmark is not None:
+        lines.append(f"fwmark={fwmark}")
     return lines
 
 
@@ -158,8 +162,10 @@ class UapiClient:
             # The request may hold a private key: name only what failed, never echo it.
             raise BackendError(f"WireGuard rejected a configuration change on {self.path} (errno {errno})")
 
-    def set_device(self, private_key: str | None = None, listen_port: int | None = None) -> None:
-        self.set(device_lines(private_key, listen_port))
+    def set_device(
+        self, private_key: str | None = None, listen_port: int | None = None, fwmark: int | None = None
+    ) -> None:
+        self.set(device_lines(private_key, listen_port, fwmark))
 
     def apply_ops(self, ops: list[PeerOp]) -> None:
         # One transaction: wireguard-go applies lines in order, so the op order is kept.

@@ -73,6 +73,8 @@ class PeerFile:
     cert: Path | None = None
     subnets: tuple[IPv4Network, ...] | None = None
     masquerade: bool | None = None
+    exit_node: bool | None = None
+    use_exit_node: str | None = None
     source: str = COMMAND_LINE
 
     def field_name(self, attr: str) -> str:
@@ -97,6 +99,8 @@ class NodeSettings:
     subnets: tuple[IPv4Network, ...] = ()  # LAN subnets this node routes into the mesh
     subnets_source: str = COMMAND_LINE  # where `subnets` was given
     masquerade: bool = False  # the mesh reaches them from this node's LAN address
+    exit_node: bool = False  # this node offers the mesh its internet access (exits.py)
+    use_exit_node: str | None = None  # the exit node whose internet access this node uses
 
 
 # --- peer.yaml and command line ---
@@ -113,6 +117,8 @@ _PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
     "cert": ("cert", "--cert", checks.path),
     "subnets": ("subnets", "--subnet", checks.routed_subnets),
     "masquerade": ("masquerade", "--masquerade", checks.boolean),
+    "exit_node": ("exitNode", "--exit-node", checks.boolean),
+    "use_exit_node": ("useExitNode", "--use-exit-node", checks.name),
 }
 
 
@@ -219,6 +225,11 @@ def node_settings(
             raise fail(
                 "subnets", subnets_lay, f"{net_} overlaps the mesh subnet {net.subnet} of {net.source}"
             )
+    exit_node = bool(pick("exit_node")[0])
+    use_exit, exit_lay = pick("use_exit_node")
+    if use_exit is not None and (exit_node or use_exit == name):
+        why = "a node that offers an exit uses none" if use_exit != name else "this node itself"
+        raise fail("use_exit_node", exit_lay, f"{use_exit}: {why}")
     return NodeSettings(
         name=name,
         wg_ip=wg_ip,
@@ -235,6 +246,8 @@ def node_settings(
         subnets=subnets or (),
         subnets_source=subnets_lay.source,
         masquerade=bool(pick("masquerade")[0]),
+        exit_node=exit_node,
+        use_exit_node=use_exit,
     )
 
 

@@ -77,11 +77,16 @@ def desired_state(
     gateway_for: tuple[IPv4Network, ...] = (),
     masquerade: bool = False,
     leaf_peers: tuple[PeerSpec, ...] = (),
-    leaf_routes: Mapping[IPv4Network, str] = {},
+    more_allowed: Mapping[IPv4Network, str] = {},
+    exit_via: bool = False,
+    exit_offer: bool = False,
 ) -> DesiredState:
     """`subnet_routes`: the LAN subnets routed to the nodes announcing them (subnets.plan);
     `gateway_for`: the ones this node announces itself, `masquerade` them. `leaf_peers`: the
-    leaves this node is home to; `leaf_routes`: the others' addresses, by their home's key."""
+    leaves this node is home to; `more_allowed`: networks that go where a node's own address
+    goes, with no route of their own (the other leaves' addresses, by their home's key; the
+    exit node's 0.0.0.0/0); `exit_via`: our internet traffic goes into the tunnel (policy
+    routing); `exit_offer`: we are an exit node."""
     # Kept linear in the number of nodes with small constants (no address parsing, no
     # sorting of address objects): at 1000 nodes this is the agent's main cost.
     allowed: dict[str, list[IPv4Network]] = {k: [] for k, _ in by_name}
@@ -90,7 +95,7 @@ def desired_state(
         target = gw if kind == PathKind.GATEWAY else key
         if kind != PathKind.NONE and target in allowed:
             allowed[target].append(host_network(info.wg_ip))
-    for net, key in (*subnet_routes.items(), *leaf_routes.items()):  # where the node's address goes
+    for net, key in (*subnet_routes.items(), *more_allowed.items()):  # where the node's address goes
         kind, gw = route.get(key, (PathKind.NONE, None))
         target = gw if kind == PathKind.GATEWAY else key
         if kind != PathKind.NONE and target in allowed:
@@ -123,5 +128,11 @@ def desired_state(
     # announcement is in view, also while no peer carries it: dropped, not leaked.
     routes = tuple(sorted(subnet_routes, key=_net_order))
     return DesiredState(
-        tuple(peers), routes, forwarding or bool(gateway_for), gateway_for, masquerade and bool(gateway_for)
+        tuple(peers),
+        routes,
+        forwarding or bool(gateway_for) or exit_offer,
+        gateway_for,
+        masquerade and bool(gateway_for),
+        exit_via,
+        exit_offer,
     )

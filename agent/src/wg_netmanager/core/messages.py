@@ -59,6 +59,7 @@ class NodeInfo:
     relayed: bool = False
     # LAN subnets it routes into the mesh (a subnet gateway; subnets.py decides who uses them).
     subnets: tuple[IPv4Network, ...] = ()
+    exit: bool = False  # it offers its internet access (an exit node; exits.py)
 
     @property
     def claim(self) -> tuple[bytes, str, IPv4Address, str]:
@@ -81,6 +82,7 @@ class NodeInfo:
             | ({"ct": f.b64(self.cert)} if self.cert else {})
             | ({"r": True} if self.relayed else {})
             | ({"sn": [str(n) for n in self.subnets]} if self.subnets else {})
+            | ({"x": True} if self.exit else {})
         )
 
     @classmethod
@@ -104,6 +106,7 @@ class NodeInfo:
             cert=f.blob(d.get("ct", ""), MAX_CERT),
             relayed=f.boolean(d.get("r", False)),
             subnets=f.networks(d.get("sn", []), MAX_SUBNETS),
+            exit=f.boolean(d.get("x", False)),
         )
 
 

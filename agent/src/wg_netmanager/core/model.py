@@ -60,6 +60,8 @@ class DesiredState:
     forwarding: bool = False  # this node relays for others (a gateway)
     gateway_for: tuple[IPv4Network, ...] = ()  # the LAN subnets it routes into the mesh
     masquerade: bool = False  # and packets from the mesh reach them from its LAN address
+    exit_via: bool = False  # its internet traffic goes into the tunnel (to an exit node)
+    exit_offer: bool = False  # it is an exit node: what comes from the mesh goes out, masqueraded
 
 
 @dataclass(frozen=True, **SLOTS)

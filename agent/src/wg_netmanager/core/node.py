@@ -24,7 +24,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
-from . import leaves, subnets
+from . import exits, leaves, subnets
 from . import messages as m
 from .belief import Belief
 from .discovery import Paths
@@ -284,6 +284,10 @@ class Node:
 
     def _compute_desired(self, now: float) -> DesiredState:
         route = self.routes_and_paths(now)
+        more = leaves.routes(self.p.leaves, self.p.name, self._static_keys())
+        exit_key = self._exit(route)
+        if exit_key is not None:
+            more[exits.EVERYTHING] = exit_key
         return d.desired_state(
             self._by_name,
             route,
@@ -296,8 +300,15 @@ class Node:
             self.p.subnets,
             self.p.masquerade,
             leaves.own_peers(self.p.leaves, self.p.name),
-            leaves.routes(self.p.leaves, self.p.name, self._static_keys()),
+            more,
+            exit_via=exit_key is not None,
+            exit_offer=self.p.exit_node,
         )
+
+    def _exit(self, route: dict[str, d.Route]) -> Optional[str]:
+        """The exit node that carries our internet traffic now, if any: chosen and reached."""
+        key = exits.choose(self.view, self.p.use_exit, self._static_keys(), self.belief.certified_subnets)
+        return key if key is not None and route[key][0] != PathKind.NONE else None
 
     def _static_keys(self) -> dict[str, str]:
         """The static nodes that answered: their keys by name."""
@@ -311,6 +322,7 @@ class Node:
             self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
         doc["subnets"] = subnet_status(self.p.subnets, self.subnet_plan, self.view, route)
+        doc["exitNode"] = exits.status(self.p.exit_node, self.p.use_exit, self.view, self._exit(route))
         if self.p.leaves:
             wall = now + self.belief.wall_offset
             doc["leaves"] = leaves.status(self.p.leaves, self.p.name, peers, self.stats, wall)

@@ -50,6 +50,8 @@ class Params:
     # private-use networks, subnets.PRIVATE).
     routed_subnets: Optional[tuple[IPv4Network, ...]] = None
     leaves: tuple[Leaf, ...] = ()  # agent-less WireGuard peers, from net.yaml (leaves.py)
+    exit_node: bool = False  # we offer the mesh our internet access (exits.py)
+    use_exit: Optional[str] = None  # the exit node whose internet access we use
 
     @functools.cached_property
     def is_static(self) -> bool:
@@ -84,6 +86,7 @@ class Params:
             endpoint,
             cert=cert,
             subnets=self.subnets,
+            exit=self.exit_node,
         )
 
 

@@ -30,6 +30,7 @@ from ipaddress import IPv4Interface
 from typing import Any, Callable, Optional
 
 from ..backends import BackendError, select_backend
+from ..backends.base import EXIT_MARK
 from ..backends.existing import ExistingBackend
 from ..core.checks import ConfigError
 from ..core.config import NetConfig, NodeSettings
@@ -96,7 +97,7 @@ class Agent:
         try:
             self.status_server.listen()  # answers once the node exists (`serve`)
             try:
-                self.sock = control_socket(s.admin_port)
+                self.sock = control_socket(s.admin_port, EXIT_MARK if s.use_exit_node else 0)
             except OSError as exc:
                 why = exc.strerror or exc
                 raise BackendError(f"{s.interface}: control port {s.admin_port}: {why}") from None

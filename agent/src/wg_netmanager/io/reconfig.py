@@ -47,6 +47,8 @@ def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, c
         subnets=s.subnets,
         routed_subnets=net.routed_subnets,
         leaves=net.leaves,
+        exit_node=s.exit_node,
+        use_exit=s.use_exit_node,
         masquerade=s.masquerade,
     )
 
