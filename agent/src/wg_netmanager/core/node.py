@@ -24,7 +24,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
-from . import exits, leaves, subnets
+from . import leaves
 from . import messages as m
 from .belief import Belief
 from .discovery import Paths
@@ -34,8 +34,9 @@ from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64
 from .probes import Probes
+from .reach import Reach
 from .station import Station
-from .status import peer_status, status_document, subnet_status
+from .status import peer_status, status_document
 from .upstream import Upstream
 from .view import merge_view
 from .wire import DROP_REASONS, KEYREQ_TYPE, Codec, Drop, Identity, Opened
@@ -89,7 +90,7 @@ class Node:
         self.stats: dict[str, PeerStats] = {}
         self.view: dict[str, NodeInfo] = {}  # every other node we know, by public key
         self._by_name: list[tuple[str, NodeInfo]] = []  # self.view's items, by name
-        self.subnet_plan = subnets.NO_SUBNETS  # the announced subnets we route (subnets.py)
+        self.reach = Reach()  # subnets, leaves, the exit node (reach.py)
         self.revision = 0  # bumped by every input that can change desired() (see `_changed`)
         self._view_revision = 0  # bumped by those that can change the view too
         self._view_rev: Optional[tuple[int, int]] = None  # (view revision, hub's) of self.view
@@ -284,10 +285,7 @@ class Node:
 
     def _compute_desired(self, now: float) -> DesiredState:
         route = self.routes_and_paths(now)
-        more = leaves.routes(self.p.leaves, self.p.name, self._static_keys())
-        exit_key = self._exit(route)
-        if exit_key is not None:
-            more[exits.EVERYTHING] = exit_key
+        extras = self.reach.desired(self, route)
         return d.desired_state(
             self._by_name,
             route,
@@ -296,36 +294,17 @@ class Node:
             now,
             self.p.static_keepalive,
             self.p.is_static,
-            self.subnet_plan.routes,
-            self.p.subnets,
-            self.p.masquerade,
-            leaves.own_peers(self.p.leaves, self.p.name),
-            more,
-            exit_via=exit_key is not None,
-            exit_offer=self.p.exit_node,
+            **extras,
         )
 
-    def _exit(self, route: dict[str, d.Route]) -> Optional[str]:
-        """The exit node that carries our internet traffic now, if any: chosen and reached."""
-        key = exits.choose(self.view, self.p.use_exit, self._static_keys(), self.belief.certified_subnets)
-        return key if key is not None and route[key][0] != PathKind.NONE else None
-
-    def _static_keys(self) -> dict[str, str]:
-        """The static nodes that answered: their keys by name."""
-        return {name: link.info.public_key for name, link in self.links.items() if link.info}
-
     def status(self, now: float) -> dict[str, Any]:
-        """`wg_netmanager status --json` (status.py)."""
+        """`wg_netmanager status --json` (status.py, reach.py)."""
         route = self.routes_and_paths(now)
         peers = peer_status(self._by_name, route, self.view, self.stats)
         doc = status_document(
             self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
-        doc["subnets"] = subnet_status(self.p.subnets, self.subnet_plan, self.view, route)
-        doc["exitNode"] = exits.status(self.p.exit_node, self.p.use_exit, self.view, self._exit(route))
-        if self.p.leaves:
-            wall = now + self.belief.wall_offset
-            doc["leaves"] = leaves.status(self.p.leaves, self.p.name, peers, self.stats, wall)
+        doc.update(self.reach.status(self, route, peers, now + self.belief.wall_offset))
         return doc
 
     # --- internals --------------------------------------------------------------------------
@@ -386,8 +365,9 @@ class Node:
         view = leaves.without_leaves(view, self.p.leaves)
         if self.station is not None:
             self.station.relay(view)
-        self._plan_subnets(view)
-        view = subnets.hide_routed_locals(view, self.subnet_plan)
+        view, replanned = self.reach.replan(self, view)
+        if replanned:
+            self._changed()
         self.belief.end_pass()
         if view != self.view:
             self.directs.follow(self.view, view)
@@ -395,15 +375,6 @@ class Node:
             self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
             self._changed()
         self._view_rev = self._revs(view=True)
-
-    def _plan_subnets(self, view: dict[str, NodeInfo]) -> None:
-        addresses = [link.address for link in self.links.values() if link.address]
-        plan = subnets.replan(
-            self.subnet_plan, view, self.p, self.locals, addresses, self.belief.certified_subnets
-        )
-        if plan != self.subnet_plan:
-            self.subnet_plan = plan
-            self._changed()
 
     def _log_rejected(self, now: float, info: NodeInfo, src: Endpoint, why: str) -> None:
         held = self.log_limit.allow(f"claim {src.host}", now)
