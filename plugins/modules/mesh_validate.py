@@ -20,6 +20,9 @@ description:
     that admin ports are valid ports; and that at least one node has a static endpoint.
   - On success returns the C(peers) mapping of C(net.yaml) (the static nodes) and the nodes
     normalised (defaults filled in).
+  - With O(leaves), checks the agent-less peers too (inventory group C(wg_leaves)), each one's
+    C(wg_ip) inside the subnet and unique among nodes and leaves, its name valid and unique, its
+    home a static node, its AllowedIPs, DNS and keepalive; and returns them normalised.
   - Pure computation on the controller, meant for C(delegate_to=localhost) and
     C(run_once=true). It never changes anything.
 author:
@@ -85,8 +88,47 @@ options:
         type: list
         elements: str
         default: []
+  leaves:
+    description:
+      - One entry per leaf, a WireGuard peer without the agent (inventory group C(wg_leaves)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: The inventory host name; used in messages.
+        type: str
+        required: true
+      name:
+        description:
+          - The leaf's name in the mesh (inventory variable C(wg_name)); defaults to O(leaves[].host).
+        type: str
+      wg_ip:
+        description: The leaf's address inside O(subnet) (inventory variable C(wg_ip)).
+        type: str
+      home:
+        description:
+          - The inventory host of the static node that holds the leaf as a WireGuard peer
+            (inventory variable C(wg_leaf_home)); default the first static node of O(nodes).
+        type: str
+      allowed_ips:
+        description:
+          - What the leaf routes into its tunnel (inventory variable C(wg_leaf_allowed_ips));
+            default O(subnet).
+        type: list
+        elements: str
+      dns:
+        description: Resolvers or search domains for the leaf (inventory variable C(wg_leaf_dns)).
+        type: list
+        elements: str
+      keepalive:
+        description:
+          - Seconds between the leaf's keepalives (inventory variable C(wg_leaf_keepalive)), V(0)
+            for none; default V(25). Anything but a number is reported as a problem.
+        type: raw
 seealso:
   - module: wg_netmanager.mesh.mesh_info
+  - module: wg_netmanager.mesh.leaf_key
 notes:
   - Does not resolve host names and opens no connection.
 """
@@ -185,6 +227,65 @@ nodes:
       interface: wg0
       static: false
       subnets: []
+leaves:
+  description: The leaves, normalised, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The inventory host.
+      type: str
+      returned: always
+    name:
+      description: The leaf's name (defaults to the host).
+      type: str
+      returned: always
+    wg_ip:
+      description: The leaf's mesh address.
+      type: str
+      returned: always
+    address:
+      description: The address with the subnet's prefix, for the leaf's C([Interface] Address).
+      type: str
+      returned: always
+    home_host:
+      description: The inventory host of its home node.
+      type: str
+      returned: always
+    home:
+      description: Its home node's name (net.yaml C(leaves.<name>.home)).
+      type: str
+      returned: always
+    endpoint:
+      description: Its home node's static endpoint.
+      type: str
+      returned: always
+    allowed_ips:
+      description: What it routes into the tunnel.
+      type: list
+      elements: str
+      returned: always
+    dns:
+      description: Its resolvers and search domains.
+      type: list
+      elements: str
+      returned: always
+    keepalive:
+      description: Its keepalive interval in seconds (V(0) for none).
+      type: int
+      returned: always
+  sample:
+    - host: phone
+      name: phone
+      wg_ip: 10.1.1.50
+      address: 10.1.1.50/24
+      home_host: beta
+      home: beta
+      endpoint: beta.example.org:50000
+      allowed_ips: [10.1.1.0/24]
+      dns: []
+      keepalive: 25
 problems:
   description: Every problem found, one line each, naming the host and the variable.
   returned: failure
@@ -195,6 +296,7 @@ problems:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.wg_netmanager.mesh.plugins.module_utils.leaves import validate_leaves
 from ansible_collections.wg_netmanager.mesh.plugins.module_utils.mesh_validate import (
     validate_mesh,
 )
@@ -210,6 +312,15 @@ def main() -> None:
         "interface": {"type": "str", "default": "wg0"},
         "subnets": {"type": "list", "elements": "str", "default": []},
     }
+    leaf_spec = {
+        "host": {"type": "str", "required": True},
+        "name": {"type": "str"},
+        "wg_ip": {"type": "str"},
+        "home": {"type": "str"},
+        "allowed_ips": {"type": "list", "elements": "str"},
+        "dns": {"type": "list", "elements": "str"},
+        "keepalive": {"type": "raw"},
+    }
     module = AnsibleModule(
         argument_spec={
             "subnet": {"type": "str", "required": True},
@@ -219,17 +330,21 @@ def main() -> None:
                 "required": True,
                 "options": node_spec,
             },
+            "leaves": {"type": "list", "elements": "dict", "default": [], "options": leaf_spec},
         },
         supports_check_mode=True,
     )
     result = validate_mesh(module.params["subnet"], module.params["nodes"])
-    problems = result["problems"]
+    leaves = validate_leaves(module.params["subnet"], result["nodes"], module.params["leaves"])
+    problems = result["problems"] + leaves["problems"]
     if problems:
         module.fail_json(
             msg=f"{len(problems)} problem(s) in the mesh inventory: " + "; ".join(problems),
             problems=problems,
         )
-    module.exit_json(changed=False, static_peers=result["static_peers"], nodes=result["nodes"])
+    module.exit_json(
+        changed=False, static_peers=result["static_peers"], nodes=result["nodes"], leaves=leaves["leaves"]
+    )
 
 
 if __name__ == "__main__":

@@ -147,3 +147,25 @@ def test_good_inventory_passes_the_checks(
     assert doc["stats"][first]["unreachable"] == 1
     key = tmp_path / "mesh.key"
     assert key.exists() and key.stat().st_mode & 0o777 == 0o600
+
+
+def test_bad_leaves_are_reported_at_once_before_any_host_is_contacted(
+    ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The leaves (group wg_leaves) are checked with the nodes: every problem in one message,
+    naming the host and the variable; no leaf key is made for a bad mesh."""
+    inventory = _inventory(tmp_path, GOOD)
+    doc = yaml.safe_load(inventory.read_text())
+    doc["all"]["children"]["wg_leaves"] = {
+        "hosts": {
+            "phone": {"wg_ip": "10.1.1.2"},
+            "tablet": {"wg_ip": "10.1.1.60", "wg_leaf_home": "alpha"},
+        }
+    }
+    inventory.write_text(yaml.safe_dump(doc))
+    rc, doc = _run(ansible_env, inventory, "--limit", "alpha")
+    assert rc != 0
+    message = _failure(doc)
+    assert "host phone: wg_ip 10.1.1.2 is also used by host beta" in message, message
+    assert "host tablet: wg_leaf_home alpha is not a static node" in message, message
+    assert not (tmp_path / "mesh-leaves").exists()
