@@ -30,6 +30,8 @@ from collection_paths import VENV_BIN, ansible_bin
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from wg_netmanager.core.netconfig import parse_net
+
 pytestmark = pytest.mark.collection
 
 AGENT = VENV_BIN / "wg_netmanager"
@@ -201,6 +203,14 @@ def test_net_yaml_lists_the_leaves_the_same_on_every_node(steps: dict[str, Any])
     assert list(mesh.net("alpha")["leaves"]["phone"]) == ["publicKey", "wgIp", "home"]
     texts = {(mesh.out / host / "net.yaml").read_text() for host in NODES}
     assert len(texts) == 1
+    # The agent takes what the collection renders (the shared key lives in a file beside it).
+    doc = mesh.net("alpha")
+    doc["network"] = {"sharedKey": base64.b64encode(bytes(32)).decode(), "subnet": doc["network"]["subnet"]}
+    parsed = parse_net(doc, "net.yaml")
+    assert [(leaf.name, str(leaf.wg_ip), leaf.home) for leaf in parsed.leaves] == [
+        ("phone", "10.1.1.50", "beta"),
+        ("tab", "10.1.1.51", "charlie"),
+    ]
 
 
 def test_leaf_files_are_private(steps: dict[str, Any]) -> None:
