@@ -21,6 +21,7 @@ from ansible_collections.wg_netmanager.mesh.plugins.module_utils.mesh_validate i
     VAR_NAME,
     _blank,
     _check_ip,
+    parse_cidr,
     parse_subnet,
     valid_hostname,
 )
@@ -42,15 +43,9 @@ def _allowed_ips(raw: Any, net: ipaddress.IPv4Network | None) -> tuple[list[str]
     problems: list[str] = []
     for item in raw:
         text = str(item).strip()
-        try:
-            cidr = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            problems.append(f"{VAR_ALLOWED}: {text!r} is not a CIDR such as 10.1.1.0/24 or 0.0.0.0/0")
-            continue
-        if "/" not in text:
-            problems.append(f"{VAR_ALLOWED}: {text!r} needs a prefix length, such as {text}/32")
-        elif str(cidr) != text:
-            problems.append(f"{VAR_ALLOWED}: {text} has host bits set (did you mean {cidr}?)")
+        cidr, problem = parse_cidr(text, VAR_ALLOWED, "10.1.1.0/24 or 0.0.0.0/0", 32, ipv6=True)
+        if problem is not None:
+            problems.append(problem)
         elif str(cidr) in found:
             problems.append(f"{VAR_ALLOWED}: {text} is listed twice")
         else:

@@ -127,6 +127,20 @@ def _check_ip(raw: Any, net: ipaddress.IPv4Network | None) -> tuple[Any, str | N
     return ip, None
 
 
+def parse_cidr(text: str, var: str, example: str, hint: int, ipv6: bool = False) -> tuple[Any, str | None]:
+    """One CIDR of an inventory list, written without host bits: (network, None) or (None,
+    problem); `ipv6` lets IPv6 networks through too."""
+    try:
+        net = ipaddress.ip_network(text, strict=False) if ipv6 else ipaddress.IPv4Network(text, strict=False)
+    except ValueError:
+        return None, f"{var}: {text!r} is not {'a' if ipv6 else 'an IPv4'} CIDR such as {example}"
+    if "/" not in text:
+        return None, f"{var}: {text!r} needs a prefix length, such as {text}/{hint}"
+    if str(net) != text:
+        return None, f"{var}: {text} has host bits set (did you mean {net}?)"
+    return net, None
+
+
 def parse_subnets(
     raw: Any, net: ipaddress.IPv4Network | None
 ) -> tuple[list[ipaddress.IPv4Network], list[str]]:
@@ -141,15 +155,9 @@ def parse_subnets(
     problems: list[str] = []
     for item in raw:
         text = str(item).strip()
-        try:
-            sub = ipaddress.IPv4Network(text, strict=False)
-        except ValueError:
-            problems.append(f"{VAR_SUBNETS}: {text!r} is not an IPv4 CIDR such as 192.168.50.0/24")
-            continue
-        if "/" not in text:
-            problems.append(f"{VAR_SUBNETS}: {text!r} needs a prefix length, such as {text}/24")
-        elif str(sub) != text:
-            problems.append(f"{VAR_SUBNETS}: {text} has host bits set (did you mean {sub}?)")
+        sub, problem = parse_cidr(text, VAR_SUBNETS, "192.168.50.0/24", 24)
+        if problem is not None:
+            problems.append(problem)
         elif sub.prefixlen == 0:
             problems.append(f"{VAR_SUBNETS}: {text} is every address, not a subnet")
         elif net is not None and sub.overlaps(net):
