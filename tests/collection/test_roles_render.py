@@ -34,7 +34,12 @@ HOSTS = {
     "solaris": _facts("Solaris", "Solaris", "smf"),
     "debian-boringtun": _facts("Debian", "Debian", "systemd", wg_backend="boringtun"),
     "alpine-static": _facts(
-        "Alpine", "Alpine", "openrc", wg_backend="wireguard-go", wg_static_endpoint="vps.example.org:51820"
+        "Alpine",
+        "Alpine",
+        "openrc",
+        wg_backend="wireguard-go",
+        wg_static_endpoint="vps.example.org:51820",
+        wg_exit_node=True,
     ),
     "debian-gateway": _facts(
         "Debian",
@@ -43,6 +48,7 @@ HOSTS = {
         wg_backend="wireguard-go",
         wg_subnets=["192.168.50.0/24"],
         wg_masquerade=True,
+        wg_use_exit_node="alpine-static",
     ),
     "debian-py38": _facts(
         "Debian",
@@ -210,6 +216,7 @@ def test_peer_yaml_takes_ports_from_the_static_endpoint(rendered: tuple[dict[str
         "wgPort": 51820,
         "adminPort": 51821,
         "backend": "wireguard-go",
+        "exitNode": True,
     }
     # Other nodes leave the port to the agent, which derives one from the name (distinct
     # ports behind one NAT router).
@@ -221,8 +228,9 @@ def test_peer_yaml_of_a_subnet_gateway(rendered: tuple[dict[str, Any], Path]) ->
     out = rendered[1]
     peer = yaml.safe_load((out / "debian-gateway-peer.yaml").read_text())
     assert (peer["subnets"], peer["masquerade"]) == (["192.168.50.0/24"], True)
+    assert peer["useExitNode"] == "alpine-static" and "exitNode" not in peer
     plain = yaml.safe_load((out / "debian-peer.yaml").read_text())
-    assert "subnets" not in plain and "masquerade" not in plain
+    assert not {"subnets", "masquerade", "exitNode", "useExitNode"} & set(plain)
 
 
 def test_systemd_unit_is_hardened(rendered: tuple[dict[str, Any], Path]) -> None:
