@@ -25,6 +25,8 @@ VAR_ENDPOINT = "wg_static_endpoint"
 VAR_ADMIN_PORT = "wg_admin_port"
 VAR_INTERFACE = "wg_interface"
 VAR_SUBNETS = "wg_subnets"
+VAR_EXIT = "wg_exit_node"
+VAR_USE_EXIT = "wg_use_exit_node"
 MAX_SUBNETS = 8  # the agent's limit (peer.yaml subnets)
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -221,6 +223,13 @@ def _check_node(
     subnets, errs = parse_subnets(node.get("subnets"), net)
     found += errs
 
+    exit_node = bool(node.get("exit_node"))
+    use_exit = None if _blank(node.get("use_exit_node")) else str(node["use_exit_node"]).strip()
+    if use_exit is not None and (exit_node or use_exit == name):
+        why = "this node itself" if use_exit == name else f"a node with {VAR_EXIT} uses none"
+        found.append(f"{VAR_USE_EXIT} {use_exit}: {why}")
+        use_exit = None
+
     problems.extend(f"host {host}: {text}" for text in found if text)
     return {
         "host": host,
@@ -231,7 +240,30 @@ def _check_node(
         "interface": interface,
         "static": endpoint is not None,
         "subnets": [str(n) for n in subnets],
+        "exit_node": exit_node,
+        "use_exit_node": use_exit,
     }
+
+
+def _check_exits(nodes: list[dict[str, Any]], ca: bool, problems: list[str]) -> None:
+    """Each wg_use_exit_node names a node that offers an exit and that the agents accept as
+    one: with a CA any (its certificate lists 0.0.0.0/0), in shared-key mode a static node."""
+    by_name = {node["name"]: node for node in nodes}
+    for node in nodes:
+        name = node["use_exit_node"]
+        if name is None:
+            continue
+        exit_ = by_name.get(name)
+        if exit_ is None:
+            why = "no node of the mesh has that name"
+        elif not exit_["exit_node"]:
+            why = f"host {exit_['host']} does not offer an exit ({VAR_EXIT})"
+        elif not ca and not exit_["static"]:
+            why = f"host {exit_['host']} has no {VAR_ENDPOINT}: without a CA only a static node"
+            why += " may be an exit"
+        else:
+            continue
+        problems.append(f"host {node['host']}: {VAR_USE_EXIT} {name}: {why}")
 
 
 def _check_unique(nodes: list[dict[str, Any]], key: str, var: str, problems: list[str]) -> None:
@@ -247,7 +279,7 @@ def _check_unique(nodes: list[dict[str, Any]], key: str, var: str, problems: lis
             seen[value] = node["host"]
 
 
-def validate_mesh(subnet: Any, nodes: list[dict[str, Any]] | None) -> dict[str, Any]:
+def validate_mesh(subnet: Any, nodes: list[dict[str, Any]] | None, ca: bool = False) -> dict[str, Any]:
     """Validate the whole mesh.
 
     Return a dict with `problems` (list of str, empty when all is well), `nodes` (normalised)
@@ -263,6 +295,7 @@ def validate_mesh(subnet: Any, nodes: list[dict[str, Any]] | None) -> dict[str, 
     _check_unique(normalised, "wg_ip", VAR_IP, problems)
     _check_unique(normalised, "static_endpoint", VAR_ENDPOINT, problems)
     _check_overlaps(normalised, problems)
+    _check_exits(normalised, ca, problems)
     if not normalised:
         problems.append("no nodes: the list of mesh hosts is empty")
     elif not any(node["static"] for node in normalised):

@@ -17,7 +17,8 @@ description:
   - Checks that O(subnet) is an IPv4 CIDR; that each node has a C(wg_ip) inside the subnet
     which is neither its network nor its broadcast address; that addresses, names, inventory
     hosts and static endpoints are unique; that static endpoints are C(host-or-ip:port);
-    that admin ports are valid ports; and that at least one node has a static endpoint.
+    that admin ports are valid ports; that at least one node has a static endpoint; and that
+    each C(wg_use_exit_node) names an exit node the agents accept.
   - On success returns the C(peers) mapping of C(net.yaml) (the static nodes) and the nodes
     normalised (defaults filled in).
   - With O(leaves), checks the agent-less peers too (inventory group C(wg_leaves)), each one's
@@ -88,6 +89,23 @@ options:
         type: list
         elements: str
         default: []
+      exit_node:
+        description:
+          - The node offers the mesh its internet access (inventory variable C(wg_exit_node)).
+        type: bool
+        default: false
+      use_exit_node:
+        description:
+          - The name of the exit node whose internet access this node uses (inventory variable
+            C(wg_use_exit_node)). It must name another node with O(nodes[].exit_node), a static one
+            unless O(ca); a node that is an exit uses none.
+        type: str
+  ca:
+    description:
+      - The mesh has a network CA (inventory variable C(wg_ca_enabled)). Without one only a static
+        node may be an exit node (the agents would refuse any other).
+    type: bool
+    default: false
   leaves:
     description:
       - One entry per leaf, a WireGuard peer without the agent (inventory group C(wg_leaves)).
@@ -218,6 +236,14 @@ nodes:
       type: list
       elements: str
       returned: always
+    exit_node:
+      description: Whether the node offers the mesh its internet access.
+      type: bool
+      returned: always
+    use_exit_node:
+      description: The exit node whose internet access it uses, or null.
+      type: str
+      returned: always
   sample:
     - host: alpha
       name: alpha
@@ -227,6 +253,8 @@ nodes:
       interface: wg0
       static: false
       subnets: []
+      exit_node: false
+      use_exit_node: null
 leaves:
   description: The leaves, normalised, in the order given.
   returned: success
@@ -311,6 +339,8 @@ def main() -> None:
         "admin_port": {"type": "raw"},
         "interface": {"type": "str", "default": "wg0"},
         "subnets": {"type": "list", "elements": "str", "default": []},
+        "exit_node": {"type": "bool", "default": False},
+        "use_exit_node": {"type": "str"},
     }
     leaf_spec = {
         "host": {"type": "str", "required": True},
@@ -331,10 +361,11 @@ def main() -> None:
                 "options": node_spec,
             },
             "leaves": {"type": "list", "elements": "dict", "default": [], "options": leaf_spec},
+            "ca": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
-    result = validate_mesh(module.params["subnet"], module.params["nodes"])
+    result = validate_mesh(module.params["subnet"], module.params["nodes"], module.params["ca"])
     leaves = validate_leaves(module.params["subnet"], result["nodes"], module.params["leaves"])
     problems = result["problems"] + leaves["problems"]
     if problems:

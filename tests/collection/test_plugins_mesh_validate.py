@@ -60,6 +60,8 @@ def test_valid_mesh_gives_static_peers_and_normalised_nodes() -> None:
         "interface": "wg0",
         "static": False,
         "subnets": [],
+        "exit_node": False,
+        "use_exit_node": None,
     }
 
 
@@ -283,4 +285,46 @@ def test_overlapping_subnets_of_two_hosts_name_both() -> None:
     assert problems(SUBNET, nodes) == [
         "host charlie: wg_subnets 192.168.50.0/24 overlaps 192.168.0.0/16 of host alpha"
         " (the nodes would route neither)"
+    ]
+
+
+def test_exit_node_used_by_another_node() -> None:
+    nodes = good_nodes()
+    nodes[1]["exit_node"] = True
+    nodes[0]["use_exit_node"] = "beta"
+    result = mv.validate_mesh(SUBNET, nodes)
+    assert result["problems"] == []
+    assert (result["nodes"][0]["use_exit_node"], result["nodes"][1]["exit_node"]) == ("beta", True)
+
+
+@pytest.mark.parametrize(
+    ("exit_host", "use", "ca", "expected"),
+    [
+        (None, "gamma", False, "wg_use_exit_node gamma: no node of the mesh has that name"),
+        (None, "beta", False, "wg_use_exit_node beta: host beta does not offer an exit (wg_exit_node)"),
+        (
+            2,
+            "delta",
+            False,
+            "wg_use_exit_node delta: host delta has no wg_static_endpoint:"
+            " without a CA only a static node may be an exit",
+        ),
+        (1, "alpha", False, "wg_use_exit_node alpha: this node itself"),
+    ],
+)
+def test_bad_use_exit_node(exit_host: int | None, use: str, ca: bool, expected: str) -> None:
+    nodes = [*good_nodes(), node("delta", "10.1.1.4")]
+    if exit_host is not None:
+        nodes[3 if use == "delta" else 1]["exit_node"] = True
+    nodes[0]["use_exit_node"] = use
+    assert mv.validate_mesh(SUBNET, nodes, ca)["problems"] == [f"host alpha: {expected}"]
+
+
+def test_with_a_ca_any_node_may_be_the_exit_and_an_exit_uses_none() -> None:
+    nodes = [*good_nodes(), node("delta", "10.1.1.4", exit_node=True)]
+    nodes[0]["use_exit_node"] = "delta"
+    assert mv.validate_mesh(SUBNET, nodes, ca=True)["problems"] == []
+    nodes[3]["use_exit_node"] = "alpha"
+    assert mv.validate_mesh(SUBNET, nodes, ca=True)["problems"] == [
+        "host delta: wg_use_exit_node alpha: a node with wg_exit_node uses none"
     ]
