@@ -4,11 +4,14 @@
     python3 scripts/mesh_picture.py -o out/mesh.svg alpha.json beta.json ...
 
 Standard library only, so it runs with any Python 3.9+ (no agent install needed). Nodes sit
-on a circle, labelled with name and wgIp (below it, the LAN subnets of a subnet gateway);
-every pair of nodes gets exactly one edge, coloured by the path kind (static | lan | nat |
-gateway | none, the strings of the status JSON). When the two ends report different kinds,
-the edge is labelled with both ("nat / static") and drawn in the colour of the weaker one, so
-a disagreement is visible rather than hidden.
+on a circle, labelled with name and wgIp (below it, the LAN subnets of a subnet gateway, and
+"exit: internet" for an exit node or "internet via NAME" for a node using one). Leaves (agent-less
+WireGuard peers, from the nodes' `leaves`) are drawn with a dashed ring, "leaf of HOME" below.
+Every pair of nodes gets exactly one edge (two leaves: none, nobody reports on them),
+coloured by the path kind (static | lan | nat | gateway | none, the strings of the status
+JSON). When the two ends report different kinds, the edge is labelled with both ("nat /
+static") and drawn in the colour of the weaker one, so a disagreement is visible rather than
+hidden.
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ class Node:
     wg_ip: str
     converged: bool
     subnets: tuple[str, ...] = ()  # LAN subnets it routes into the mesh (a subnet gateway)
+    notes: tuple[str, ...] = ()  # more lines below it: exit node, leaf of which home
+    leaf: bool = False  # an agent-less WireGuard peer (no status document of its own)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(f"LAN {s}" for s in self.subnets) + self.notes
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,16 @@ def mesh_from_status(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Node], lis
     for doc in docs:
         me = str(doc["name"])
         own = (doc.get("subnets") or {}).get("own") or []
-        nodes[me] = Node(me, str(doc.get("wgIp", "?")), bool(doc.get("converged", False)), tuple(own))
+        exit_ = doc.get("exitNode") or {}
+        notes = ("exit: internet",) if exit_.get("offers") else ()
+        if exit_.get("uses") and exit_.get("active"):
+            notes += (f"internet via {exit_['uses']}",)
+        nodes[me] = Node(me, str(doc.get("wgIp", "?")), bool(doc.get("converged", False)), tuple(own), notes)
+        for leaf in doc.get("leaves") or []:
+            name = str(leaf["name"])
+            note = (f"leaf of {leaf.get('home')}",)
+            nodes.setdefault(name, Node(name, str(leaf.get("wgIp", "?")), False, (), note, leaf=True))
+            reports[(me, name)] = (_kind(leaf.get("path")), leaf.get("gateway"))
         for peer in doc.get("peers", []):
             other = str(peer["name"])
             if other == me:
@@ -96,6 +114,8 @@ def mesh_from_status(docs: Sequence[Mapping[str, Any]]) -> tuple[list[Node], lis
     edges = []
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
+            if nodes[a].leaf and nodes[b].leaf:
+                continue
             seen = [r for r in (reports.get((a, b)), reports.get((b, a))) if r is not None]
             kinds = {k for k, _ in seen} or {UNKNOWN}
             gateways = sorted({str(g) for k, g in seen if k == "gateway" and g})
@@ -135,8 +155,12 @@ def render_svg(nodes: Sequence[Node], edges: Sequence[Edge], title: str = "wg_ne
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
         _text(20, 32, title, font_size="20", font_weight="bold"),
     ]
-    converged = sum(n.converged for n in nodes)
-    out.append(_text(20, 54, f"{len(nodes)} nodes, {converged} converged", font_size="13", fill="#555"))
+    agents = [n for n in nodes if not n.leaf]
+    summary = f"{len(agents)} nodes, {sum(n.converged for n in agents)} converged"
+    if len(agents) < len(nodes):
+        count = len(nodes) - len(agents)
+        summary += f", {count} {'leaf' if count == 1 else 'leaves'}"
+    out.append(_text(20, 54, summary, font_size="13", fill="#555"))
     for e in edges:
         (x1, y1), (x2, y2) = pos[e.a], pos[e.b]
         dash = DASHES.get(e.kind)
@@ -170,23 +194,25 @@ def render_svg(nodes: Sequence[Node], edges: Sequence[Edge], title: str = "wg_ne
         )
     for n in nodes:
         x, y = pos[n.name]
-        ring = "#333" if n.converged else COLORS["none"]
+        ring = "#333" if n.converged or n.leaf else COLORS["none"]
         out.append(
-            f'<circle class="node" cx="{x:.1f}" cy="{y:.1f}" r="{NODE_R}" fill="#f4f4f4" '
-            f'stroke="{ring}" stroke-width="2.5"/>'
+            f'<circle class="{"leaf" if n.leaf else "node"}" cx="{x:.1f}" cy="{y:.1f}" r="{NODE_R}" '
+            f'fill="#f4f4f4" stroke="{ring}" stroke-width="2.5"'
+            + (' stroke-dasharray="5,3"' if n.leaf else "")
+            + "/>"
         )
         out.append(_text(x, y - 2, n.name, font_size="14", font_weight="bold", text_anchor="middle"))
         out.append(_text(x, y + 15, n.wg_ip, font_size="11", text_anchor="middle", fill="#333"))
-        for i, subnet in enumerate(n.subnets):  # below the circle: the LANs behind it
+        for i, line in enumerate(n.lines):  # below the circle: the LANs behind it, exit, leaf
             out.append(
                 _text(
                     x,
                     y + NODE_R + 16 + 14 * i,
-                    f"LAN {subnet}",
+                    line,
                     font_size="11",
                     text_anchor="middle",
                     fill="#555",
-                    **{"class": "subnet", "data-node": n.name},
+                    **{"class": "subnet" if i < len(n.subnets) else "note", "data-node": n.name},
                 )
             )
     out.extend(_legend())

@@ -153,3 +153,40 @@ def test_cli_bad_json_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
     bad.write_text("{")
     assert mp.main(["-o", str(tmp_path / "x.svg"), str(bad)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def _notes(root: ET.Element) -> list[tuple[str | None, str | None]]:
+    return [(t.get("data-node"), t.text) for t in root.iter(f"{SVG}text") if t.get("class") == "note"]
+
+
+def test_leaves_are_dashed_nodes_joined_to_the_mesh_through_their_home() -> None:
+    docs = _seed()
+    for doc in docs:
+        home = doc["name"] == "beta"
+        doc["leaves"] = [
+            {"name": "phone", "wgIp": "10.1.1.50", "home": "beta", "path": "nat" if home else "gateway"}
+            | ({} if home else {"gateway": "beta"}),
+            {"name": "tablet", "wgIp": "10.1.1.51", "home": "beta", "path": "none" if home else "gateway"}
+            | ({} if home else {"gateway": "beta"}),
+        ]
+    nodes, edges = mp.mesh_from_status(docs)
+    assert [n.name for n in nodes if n.leaf] == ["phone", "tablet"]
+    by_pair = {(e.a, e.b): e for e in edges}
+    assert ("phone", "tablet") not in by_pair  # nobody reports on two leaves
+    assert by_pair[("beta", "phone")].kind == "nat"
+    assert by_pair[("alpha", "phone")].label == "gateway via beta"
+    assert by_pair[("beta", "tablet")].kind == "none"
+    root = ET.fromstring(mp.render_svg(nodes, edges))
+    leaves = [c for c in root.iter(f"{SVG}circle") if c.get("class") == "leaf"]
+    assert len(leaves) == 2 and all(c.get("stroke-dasharray") for c in leaves)
+    assert ("phone", "leaf of beta") in _notes(root)
+    summary = [t.text for t in root.iter(f"{SVG}text")][1]
+    assert summary == "4 nodes, 4 converged, 2 leaves"
+
+
+def test_an_exit_node_and_who_uses_it_are_noted() -> None:
+    docs = _seed()
+    docs[1]["exitNode"] = {"offers": True, "uses": None, "active": False}
+    docs[0]["exitNode"] = {"offers": False, "uses": "beta", "active": True}
+    docs[2]["exitNode"] = {"offers": False, "uses": "beta", "active": False}  # not reached: no note
+    assert _notes(_svg(docs)) == [("alpha", "internet via beta"), ("beta", "exit: internet")]
