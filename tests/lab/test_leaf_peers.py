@@ -1,5 +1,6 @@
 """A leaf for real (issue 13, part 2): a phone that runs no agent, only wireguard-go configured
-with `wg setconf` from a wg-quick file, on the home LAN behind the (cone) NAT router of
+with `wg setconf` from the wg-quick file the collection renders (its module_utils, fed the lab's
+inventory variables as the role feeds them), on the home LAN behind the (cone) NAT router of
 seed-basic, with beta as its home. It pings every node of the mesh; alpha (the firewalled VPS)
 pings it back, through beta. The phone is a namespace of the lab's prefix, so the lab's
 teardown removes it and its wireguard-go.
@@ -7,15 +8,18 @@ teardown removes it and its wireguard-go.
 
 from __future__ import annotations
 
-import base64
+import contextlib
+import importlib
 import ipaddress
+import stat
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from labkit import LabFactory
 from meshlab import Mesh, wait_for
 
@@ -27,13 +31,7 @@ pytestmark = pytest.mark.lab
 PHONE_IP = "10.1.1.50"
 PHONE_LAN = "192.168.1.50/24"
 NODES = ["alpha", "beta", "charlie", "delta"]
-
-
-def keypair() -> tuple[str, str]:
-    key = X25519PrivateKey.generate()
-    private = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return base64.b64encode(private).decode(), base64.b64encode(public).decode()
+REPO = Path(__file__).resolve().parents[2]
 
 
 class LeafMesh(Mesh):
@@ -45,18 +43,49 @@ class LeafMesh(Mesh):
         return doc
 
 
-def wg_quick(private: str, home_key: str) -> str:
-    """What the collection renders for a phone (wg-quick's format)."""
-    return (
-        "[Interface]\n"
-        f"PrivateKey = {private}\n"
-        f"Address = {PHONE_IP}/24\n"
-        "\n[Peer]\n"
-        f"PublicKey = {home_key}\n"
-        "Endpoint = 198.51.100.2:50000\n"
-        "AllowedIPs = 10.1.1.0/24\n"
-        "PersistentKeepalive = 25\n"
+@contextlib.contextmanager
+def collection() -> Iterator[None]:
+    """The collection's module_utils, importable as Ansible imports them: a temporary
+    ansible_collections/wg_netmanager/mesh that is this repository."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "ansible_collections" / "wg_netmanager"
+        tree.mkdir(parents=True)
+        (tree / "mesh").symlink_to(REPO)
+        sys.path.insert(0, tmp)
+        try:
+            yield
+        finally:
+            sys.path.remove(tmp)
+
+
+def module_utils(name: str) -> Any:
+    return importlib.import_module(f"ansible_collections.wg_netmanager.mesh.plugins.module_utils.{name}")
+
+
+def rendered_leaf(mesh: Mesh, keys: Path) -> tuple[dict[str, Any], str]:
+    """What the collection makes for the phone, from the lab's inventory variables: its checked
+    spec (validate_leaves, as roles/agent/tasks/mesh.yml) and its key (leaf_key's ensure_key)."""
+    utils, mv, files = (module_utils(n) for n in ("leaves", "mesh_validate", "leaf_files"))
+    nodes = [
+        {"host": h, "wg_ip": mesh.wg_ip(h), "static_endpoint": mesh.vars[h].get("wg_static_endpoint")}
+        for h in mesh.hosts
+    ]
+    checked = mv.validate_mesh(mesh.subnet, nodes)
+    leaves = utils.validate_leaves(
+        mesh.subnet, checked["nodes"], [{"host": "phone", "wg_ip": PHONE_IP, "home": "beta"}]
     )
+    assert checked["problems"] == leaves["problems"] == [], (checked["problems"], leaves["problems"])
+    return leaves["leaves"][0], files.ensure_key(str(keys), "phone", check=False)["public_key"]
+
+
+def render_config(spec: dict[str, Any], keys: Path, home_key: str) -> str:
+    """The phone's wg-quick file as leaf_config writes it (0600), with the home's key."""
+    files = module_utils("leaf_files")
+    settings = {k: spec[k] for k in ("address", "endpoint", "allowed_ips", "dns", "keepalive")}
+    out = files.ensure_config(str(keys), "phone", check=False, peer_public_key=home_key, qr=False, **settings)
+    path = Path(out["config_file"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return path.read_text()
 
 
 def setconf_form(conf: str) -> str:
@@ -93,17 +122,19 @@ def start_phone(mesh: Mesh, conf: str) -> str:
 
 
 @pytest.fixture
-def leaf_mesh(make_lab: LabFactory) -> Iterator[tuple[LeafMesh, str]]:
+def leaf_mesh(make_lab: LabFactory, tmp_path: Path) -> Iterator[tuple[LeafMesh, str]]:
     lab = make_lab("seed-basic")
     mesh = LeafMesh(lab)
-    private, mesh.phone_key = keypair()
-    try:
+    keys = tmp_path / "leaves"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(collection())
+        spec, mesh.phone_key = rendered_leaf(mesh, keys)
+        stack.callback(mesh.close)
         mesh.start_all()
         mesh.wait_started(30)
-        home_key = (mesh.status("beta") or {})["publicKey"]
-        yield mesh, start_phone(mesh, wg_quick(private, home_key))
-    finally:
-        mesh.close()
+        conf = render_config(spec, keys, (mesh.status("beta") or {})["publicKey"])
+        assert f"Endpoint = {mesh.vars['beta']['wg_static_endpoint']}" in conf, conf
+        yield mesh, start_phone(mesh, conf)
 
 
 def pings(ns_or_host: Any, ip: str) -> bool:
