@@ -4,9 +4,9 @@
 """What a new net.yaml asks of a running agent: nothing, a reload (SIGHUP) or a restart.
 
 The agent applies these fields of `network` on SIGHUP (io/daemon.py `_reload`), which reads
-the key files (sharedKeyFile, previousSharedKeyFile) again too, and the static nodes
-(`peers`) as long as this node's own entry among them (it is a static node) stays as it was;
-any other difference needs a restart. A net.yaml may hold the shared key inline (one
+the key files (sharedKeyFile, previousSharedKeyFile) again too, the static nodes (`peers`) as
+long as this node's own entry among them (it is a static node) stays as it was, and the
+`leaves`; any other difference needs a restart. A net.yaml may hold the shared key inline (one
 written before the key files, or the original tool's): nothing here puts the texts, or any
 value read from them, into an exception or a return value.
 """
@@ -25,6 +25,7 @@ RELOADABLE = frozenset(
         "previousSharedKeyFile",
         "caPublicKey",
         "revokedCerts",
+        "routedSubnets",
     }
 )
 INLINE_KEYS = ("sharedKey", "previousSharedKey")
@@ -61,7 +62,7 @@ def _without_reloadable(doc: dict[str, Any], node: Any) -> dict[str, Any]:
         doc = {**doc, "network": {k: v for k, v in network.items() if k not in RELOADABLE}}
     if node is not None:  # the static nodes but ours: the agent takes them on SIGHUP
         doc = {**doc, "peers": _own_entry(doc.get("peers"), *node)}
-    return doc
+    return {k: v for k, v in doc.items() if k != "leaves"}  # taken on SIGHUP too
 
 
 def change(old: Any, new: Any, name: Any = None, wg_ip: Any = None) -> str:

@@ -196,6 +196,23 @@ def test_net_yaml_change_ca_fields_reload() -> None:
     assert net_yaml.change(old, revoked) == "reload"
 
 
+LEAVES = 'leaves:\n  phone: {publicKey: "%s", wgIp: 10.1.1.50, home: beta}\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (net(), net() + LEAVES % "a"),  # a leaf added
+        (net() + LEAVES % "a", net() + LEAVES % "b"),  # its key changed
+        (net() + LEAVES % "a", net()),  # removed
+        (net(), net().replace("  subnet:", '  routedSubnets: ["192.168.0.0/16"]\n  subnet:')),
+    ],
+)
+def test_net_yaml_change_of_leaves_and_routed_subnets_reload(old: str, new: str) -> None:
+    assert net_yaml.change(old, new) == "reload"
+    assert net_yaml.change(old, new.replace("10.1.1.0/24", "10.1.0.0/16")) == "restart"
+
+
 GAMMA = '  gamma: {endPoint: "198.51.100.5:50000", adminPort: 50001, wgIp: 10.1.1.5}\n'
 ORIGINAL = """\
 network: {sharedKey: "k", subnet: "10.1.1.0/24"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import ipaddress
+import signal
 import stat
 import subprocess
 import sys
@@ -39,7 +40,8 @@ class LeafMesh(Mesh):
 
     def net_yaml(self) -> dict[str, Any]:
         doc = super().net_yaml()
-        doc["leaves"] = {"phone": {"publicKey": self.phone_key, "wgIp": PHONE_IP, "home": "beta"}}
+        if self.phone_key:
+            doc["leaves"] = {"phone": {"publicKey": self.phone_key, "wgIp": PHONE_IP, "home": "beta"}}
         return doc
 
 
@@ -121,17 +123,35 @@ def start_phone(mesh: Mesh, conf: str) -> str:
     return ns
 
 
-@pytest.fixture
-def leaf_mesh(make_lab: LabFactory, tmp_path: Path) -> Iterator[tuple[LeafMesh, str]]:
+@pytest.fixture(params=["at start", "by reload"])
+def leaf_mesh(make_lab: LabFactory, tmp_path: Path, request: Any) -> Iterator[tuple[LeafMesh, str]]:
+    """The mesh with the phone in net.yaml from the start, or added later: net.yaml rewritten
+    and every agent sent SIGHUP (what the collection does for a new leaf)."""
     lab = make_lab("seed-basic")
     mesh = LeafMesh(lab)
     keys = tmp_path / "leaves"
     with contextlib.ExitStack() as stack:
         stack.enter_context(collection())
-        spec, mesh.phone_key = rendered_leaf(mesh, keys)
+        spec, key = rendered_leaf(mesh, keys)
         stack.callback(mesh.close)
+        mesh.phone_key = key if request.param == "at start" else ""
         mesh.start_all()
         mesh.wait_started(30)
+        if not mesh.phone_key:
+            mesh.phone_key = key
+            pids = {h: mesh.procs[h].pid for h in mesh.hosts}
+            for host in mesh.hosts:
+                mesh.write_configs(host)
+                mesh.procs[host].send_signal(signal.SIGHUP)
+            wait_for(
+                lambda: all(
+                    "phone" in mesh.log(h) and "reload: leaves now phone" in mesh.log(h) for h in mesh.hosts
+                ),
+                10,
+                0.1,
+                "every agent reloaded the leaf",
+            )
+            assert {h: mesh.procs[h].pid for h in mesh.hosts} == pids  # reloaded, not restarted
         conf = render_config(spec, keys, (mesh.status("beta") or {})["publicKey"])
         assert f"Endpoint = {mesh.vars['beta']['wg_static_endpoint']}" in conf, conf
         yield mesh, start_phone(mesh, conf)

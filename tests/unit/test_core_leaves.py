@@ -130,3 +130,32 @@ def test_no_node_may_claim_a_leafs_address_or_key() -> None:
     assert beta.hub is not None
     assert beta.hub.check_claim(thief) == "the address or key of leaf phone"
     assert beta.hub.check_claim(impostor) == "the address or key of leaf phone"
+
+
+def test_a_reload_adds_and_removes_leaves_while_running() -> None:
+    beta, alice = node("beta", "10.1.1.2", 2, leaves=()), node("alice", "10.1.1.1", 1, leaves=())
+    linked(alice, Fake(2))
+    alice.tick(NOW)
+    assert PHONE_KEY not in {p.public_key for p in beta.desired(NOW).peers}
+    beta.set_leaves((PHONE,))
+    alice.set_leaves((PHONE,))
+    assert PHONE_KEY in {p.public_key for p in beta.desired(NOW).peers}
+    peers = {p.public_key: p for p in alice.desired(NOW).peers}
+    assert IPv4Network("10.1.1.50/32") in peers[key(2)].allowed_ips
+    assert [e["name"] for e in alice.status(NOW)["leaves"]] == ["phone"]
+    beta.set_leaves(())
+    alice.set_leaves(())
+    assert PHONE_KEY not in {p.public_key for p in beta.desired(NOW).peers}
+    assert all(IPv4Network("10.1.1.50/32") not in p.allowed_ips for p in alice.desired(NOW).peers)
+    assert "leaves" not in alice.status(NOW)
+
+
+def test_a_member_holding_what_a_reload_gives_a_leaf_is_dropped_by_its_static_node() -> None:
+    beta = node("beta", "10.1.1.2", 2, leaves=())
+    assert beta.hub is not None
+    thief = info("mallory", "10.1.1.50", 9)
+    beta.hub.hello(thief, NOW, None, 0)
+    assert key(9) in beta.hub.members
+    beta.set_leaves((PHONE,))
+    assert key(9) not in beta.hub.members
+    assert beta.hub.check_claim(thief) == "the address or key of leaf phone"

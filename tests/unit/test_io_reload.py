@@ -59,3 +59,12 @@ def test_what_only_a_restart_applies(net_edit: Any, peer: dict[str, Any], why: s
     new, now = config(net_edit, **peer)
     reason = needs_restart(old, was, new, now)
     assert reason is not None and why in reason
+
+
+def test_leaves_added_or_removed_need_no_restart() -> None:
+    old, was = config()
+    leaf = {"publicKey": "TU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU0=", "wgIp": "10.1.1.50", "home": "beta"}
+    new, now = config({"leaves": {"phone": leaf}})
+    assert new.leaves != old.leaves
+    assert needs_restart(old, was, new, now) is None
+    assert needs_restart(new, now, old, was) is None

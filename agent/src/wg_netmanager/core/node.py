@@ -176,6 +176,14 @@ class Node:
         if self.belief.set_trust(ca_public_key, revoked):
             self._changed(view=True)
 
+    def set_leaves(self, new: tuple[leaves.Leaf, ...]) -> None:
+        """A reload's net.yaml leaves (netconfig checked them against its static nodes)."""
+        if new != self.p.leaves:
+            self.p = replace(self.p, leaves=new)
+            if self.station is not None:
+                self.station.set_leaves(new)
+            self._changed(view=True)
+
     def set_routed_subnets(self, routed: Optional[tuple[IPv4Network, ...]]) -> None:
         """A reload's net.yaml routedSubnets (None: the private-use networks)."""
         self.p = replace(self.p, routed_subnets=routed)

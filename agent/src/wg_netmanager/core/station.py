@@ -15,6 +15,7 @@ from ipaddress import IPv4Address
 from typing import Optional
 
 from .hub import Hub
+from .leaves import Leaf
 from .links import StaticNode
 from .messages import NodeInfo
 from .model import PeerStats
@@ -40,8 +41,16 @@ class Station:
     ) -> None:
         p = params
         self.hub = Hub(me, p.subnet, configured(p.statics), p.member_timeout, p.hello_timeout)
-        self.hub.leaves = {k: leaf.name for leaf in p.leaves for k in (str(leaf.wg_ip), leaf.public_key)}
         self.serving = Serving(self.hub, rng, now, send, vouch, costly)
+        self.set_leaves(p.leaves)
+
+    def set_leaves(self, leaves: tuple[Leaf, ...]) -> None:
+        """The leaves' addresses and keys, no member's to claim; a member that holds one now
+        (net.yaml gave a leaf what a live node had) is dropped, and its next HELLO refused."""
+        self.hub.leaves = {k: leaf.name for leaf in leaves for k in (str(leaf.wg_ip), leaf.public_key)}
+        for key, member in list(self.hub.members.items()):
+            if key in self.hub.leaves or str(member.info.wg_ip) in self.hub.leaves:
+                self.hub.leave(key)
 
     def set_statics(self, statics: tuple[StaticNode, ...], me: NodeInfo) -> None:
         """A reload's list of static nodes (`Hub.set_statics`); `me`, our own entry, whose

@@ -57,9 +57,10 @@ def apply_reload(
     node: Node, old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSettings, resolver: Resolver
 ) -> NetConfig:
     """Apply what can change while running: the shared keys (a rotation), the network CA, the
-    revoked serials, the routed subnets and the static nodes (added, removed, moved, pinned),
-    with the interface and every tunnel left up. Anything else (this node's name, address, ports, interface,
-    backend; the subnet; whether it is a static node) needs a restart, and the log says so.
+    revoked serials, the routed subnets, the static nodes (added, removed, moved, pinned) and
+    the leaves, with the interface and every tunnel left up. Anything else (this node's name,
+    address, ports, interface, backend; the subnet; whether it is a static node) needs a
+    restart, and the log says so.
     Returns the configuration that now runs."""
     if (new.shared_key, new.previous_key) != (old.shared_key, old.previous_key):
         node.set_shared_keys(new.shared_key, new.previous_key)
@@ -84,9 +85,12 @@ def apply_reload(
             resolver.set_hosts(by_dns_name(new))
             names = sorted(p.name for p in new.peers)
             log.info("reload: static nodes now %s", ", ".join(names) or "none")
+    if why is None and new.leaves != old.leaves:
+        node.set_leaves(new.leaves)
+        log.info("reload: leaves now %s", ", ".join(sorted(leaf.name for leaf in new.leaves)) or "none")
     if why is not None:
         log.warning("reload: %s; restart the agent to apply that", why)
-        return replace(new, subnet=old.subnet, peers=old.peers)  # what runs
+        return replace(new, subnet=old.subnet, peers=old.peers, leaves=old.leaves)  # what runs
     return new
 
 
@@ -94,8 +98,6 @@ def needs_restart(old: NetConfig, was: NodeSettings, new: NetConfig, now: NodeSe
     """What in a reloaded configuration only a restart applies, or None."""
     if new.subnet != old.subnet:
         return f"the subnet changed ({old.subnet} to {new.subnet})"
-    if new.leaves != old.leaves:
-        return "the leaves changed"
     changed = [f.name for f in fields(was) if getattr(was, f.name) != getattr(now, f.name)]
     return f"this node's {', '.join(changed)} changed" if changed else None
 
