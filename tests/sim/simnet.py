@@ -34,6 +34,8 @@ REKEY_TIMEOUT = 5.0  # wireguard-go's: at most one handshake initiation per peer
 # its session and starts a handshake (a peer whose WireGuard restarted drops what we send
 # under the old session, and learns nothing from it).
 SESSION_GIVE_UP = 15.0
+# Bytes of WireGuard's messages on the wire (UDP payload): initiation, response, keepalive.
+SIZES = {b"I": 148, b"R": 92, b"K": 32}
 
 
 @dataclass
@@ -43,7 +45,9 @@ class Nat:
     next_port: int = 20000
     out: dict[tuple, int] = field(default_factory=dict)  # (priv ip, port[, dst]) -> public port
     back: dict[int, tuple[str, int]] = field(default_factory=dict)  # public port -> (priv ip, port)
-    allowed: set[tuple[int, str, int]] = field(default_factory=set)  # (public port, remote ip, port)
+    # public port -> the (remote ip, port)s it sent to, which may answer; a mapping's
+    # permissions go with it when its port is given to another (a router's expired mapping)
+    allowed: dict[int, set[tuple[str, int]]] = field(default_factory=dict)
 
 
 @dataclass(**SLOTS)
@@ -53,6 +57,7 @@ class WgPeer:
     keepalive: int = 0
     last_handshake: float = 0.0
     session: bool = False
+    responded: bool = False  # answered an initiation, no packet under that session yet
     heard: float = 0.0  # when it last received from the peer (handshake or data)
     next_send: float = 0.0
     rx: int = 0
@@ -91,6 +96,9 @@ class SimNet:
         self.admin_bytes = 0
         self.admin_sent: dict[str, int] = {}  # control datagrams sent, per host
         self.muted: set[str] = set()  # hosts whose control datagrams are lost (WireGuard's are not)
+        # (sender, receiver): WireGuard datagrams sent directly between these two hosts are lost
+        # (a path that works one way only); through a third host they pass.
+        self.one_way: set[tuple[str, str]] = set()
         self.verify_desired = False  # check Node.desired()'s cache against a fresh computation
         # Tick a node only when its next_deadline() says so (as the daemon does), to check
         # that the deadline misses nothing; `ticks` counts the ticks made.
@@ -219,8 +227,9 @@ class SimNet:
                 del nat.out[k]
             nat.out[key] = port
             nat.back[port] = (host.ip, sport)
+            nat.allowed.pop(port, None)
         port = nat.out[key]
-        nat.allowed.add((port, dst.host, dst.port))
+        nat.allowed.setdefault(port, set()).add((dst.host, dst.port))
         return Endpoint(nat.public_ip, port)
 
     def send(self, host: Host, sport: int, dst: Endpoint, data: bytes) -> None:
@@ -239,7 +248,7 @@ class SimNet:
     def _arrive(self, sender: str, src: Endpoint, dst: Endpoint, data: bytes) -> None:
         nat = self.nats.get(dst.host)
         if nat is not None:
-            if (dst.port, src.host, src.port) not in nat.allowed:
+            if (src.host, src.port) not in nat.allowed.get(dst.port, ()):
                 return
             ip, port = nat.back[dst.port]
             target, dport = self.by_ip.get(ip), port  # None: the host moved away (stale mapping)
@@ -254,7 +263,7 @@ class SimNet:
             if target.firewall and (dst.port, src.host, src.port) not in target.fw_allowed:
                 return
             dport = dst.port
-        if not target.alive:
+        if not target.alive or (dport == WG_PORT and (sender, target.name) in self.one_way):
             return
         if dport == ADMIN_PORT:
             self.admin_packets += 1
@@ -272,16 +281,23 @@ class SimNet:
         peer = host.wg.get(sender_key)
         if peer is None:
             return
-        if kind == b"K" and not peer.session:
+        if kind == b"K" and not (peer.session or peer.responded):
             return  # under a session this side does not hold (it restarted): dropped, unread
         peer.endpoint = src  # roaming: WireGuard follows the authenticated source
-        peer.rx += 32
+        peer.rx += SIZES[kind]  # WireGuard counts handshake messages as received bytes too
         peer.heard = self.now
         if kind == b"I":
-            peer.session, peer.last_handshake = True, self.now
+            # The responder's session is confirmed, and its handshake recorded, only when the
+            # first packet under it arrives (the initiator sends one at once).
+            peer.responded = True
             self.send(host, WG_PORT, src, b"R" + host.key.encode())
+            peer.tx += SIZES[b"R"]
         elif kind == b"R":
-            peer.session, peer.last_handshake = True, self.now
+            peer.session, peer.last_handshake, peer.responded = True, self.now, False
+            self.send(host, WG_PORT, src, b"K" + host.key.encode())  # confirms it at once
+            peer.tx += SIZES[b"K"]
+        elif peer.responded:
+            peer.session, peer.last_handshake, peer.responded = True, self.now, False
 
     def _wg_timers(self, host: Host) -> None:
         for _key, peer in host.wg.items():
@@ -291,10 +307,11 @@ class SimNet:
                 peer.session = False  # WireGuard gives up on it: a handshake is sent below
             if peer.session and peer.keepalive:
                 self.send(host, WG_PORT, peer.endpoint, b"K" + host.key.encode())
-                peer.tx += 32
+                peer.tx += SIZES[b"K"]
                 peer.next_send = self.now + peer.keepalive
             elif not peer.session and (peer.keepalive or peer.allowed):
                 self.send(host, WG_PORT, peer.endpoint, b"I" + host.key.encode())
+                peer.tx += SIZES[b"I"]
                 peer.next_send = self.now + REKEY_TIMEOUT
             else:
                 peer.next_send = self.now + 1.0

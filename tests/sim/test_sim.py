@@ -238,3 +238,19 @@ def test_a_restarted_static_node_leaves_the_direct_paths_alone() -> None:
         for a, b in direct:
             assert net.reachable(a, b) and net.reachable(b, a), (a, b, round(net.now, 1))
     assert net.all_reachable()
+
+
+@pytest.mark.parametrize("blocked", [("charlie", "delta"), ("alpha", "charlie")])
+def test_a_direct_path_that_works_one_way_only_is_never_used(blocked: tuple[str, str]) -> None:
+    """WireGuard datagrams get from one node of a pair to the other but not back (charlie and
+    delta on their LAN; alpha, a firewalled VPS, and charlie behind NAT). Each side hears the
+    other's handshake initiations, but no handshake completes: neither may call the direct path
+    up (issue 15's soak lost such a pair for 35 s), and they reach each other through beta."""
+    net = seed_basic()
+    net.one_way.add(blocked)
+    net.run_until(net.all_reachable, timeout=10)
+    a, b = blocked
+    for _ in range(600):  # a minute: probing, giving up, retrying
+        net.step()
+        assert net.all_reachable(), net.unreachable_pairs()
+        assert {net.path(a, b), net.path(b, a)} == {"gateway"}, (net.path(a, b), net.path(b, a))

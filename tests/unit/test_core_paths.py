@@ -12,7 +12,7 @@ from typing import Optional
 import pytest
 
 from wg_netmanager.core.messages import NodeInfo
-from wg_netmanager.core.model import Endpoint, PathKind, PeerStats
+from wg_netmanager.core.model import HANDSHAKE_HOLD, Endpoint, PathKind, PeerStats
 from wg_netmanager.core.paths import TRANSITIONS, DirectPath, Event, State, Timing, lan_candidates
 
 NOW = 1_700_000_000.0
@@ -121,10 +121,38 @@ def test_handshake_on_lan_address_is_up_lan() -> None:
 
 
 @pytest.mark.parametrize("ep", [OBSERVED, None])
-def test_rx_on_observed_endpoint_is_up_nat(ep: Optional[Endpoint]) -> None:
+def test_a_handshake_on_observed_endpoint_is_up_nat(ep: Optional[Endpoint]) -> None:
     path = started(peer((OTHER_ADDR,)))
-    path.update(NOW + 1, stats(rx=32, ep=ep))  # a responder sees rx before a handshake time
+    path.update(NOW + 1, stats(hs=NOW + 1, rx=32, ep=ep))
     assert path.is_up and path.kind == PathKind.NAT
+
+
+def test_the_peers_initiations_alone_are_no_path() -> None:
+    """Received bytes count the peer's handshake initiations, which reach us even where our
+    responses never reach it (issue 15's soak: one side called such a path up, and the pair
+    lost each other for 35 s). Only a completed handshake proves both directions."""
+    path = started(peer((OTHER_ADDR,)))
+    for i in range(1, 4):
+        path.update(NOW + i, stats(rx=148 * i, ep=OBSERVED))  # an initiation a second
+    assert path.state == State.PROBING and not path.is_up
+    path.update(NOW + 4, stats(hs=NOW + 4, rx=148 * 3 + 32, ep=OBSERVED))  # the peer's keepalive confirms it
+    assert path.is_up
+
+
+def test_a_fresh_handshake_counts_for_a_path_that_starts_over() -> None:
+    """The backend keeps a WireGuard peer whose handshake is younger than HANDSHAKE_HOLD (no
+    fresh handshake follows it for as long): a path that starts over just after it counts it."""
+    path = started(peer())
+    path.update(NOW + 1, stats(hs=NOW + 1, rx=32, ep=OBSERVED))
+    path.restart()
+    path.start(NOW + 2, 43, stats(hs=NOW + 1, rx=32, ep=OBSERVED), MINE)
+    path.update(NOW + 2.1, stats(hs=NOW + 1, rx=64, ep=OBSERVED))
+    assert path.is_up
+    path.restart()
+    later = NOW + 1 + HANDSHAKE_HOLD + 1
+    path.start(later, 44, stats(hs=NOW + 1, rx=64, ep=OBSERVED), MINE)
+    path.update(later + 0.1, stats(hs=NOW + 1, rx=96, ep=OBSERVED))
+    assert not path.is_up  # an older one is not this attempt's
 
 
 def test_public_peer_with_local_equal_to_observed_is_nat() -> None:
@@ -176,12 +204,15 @@ def test_up_without_rx_for_dead_after_goes_down_and_back_up() -> None:
     assert path.is_up and path.kind == PathKind.NAT  # the peer's attempt got through
 
 
-def test_down_then_rx_only_from_other_side_is_up() -> None:
+def test_down_then_the_other_sides_handshake_is_up() -> None:
     path = started(peer())
     path.update(NOW + T.lan_wait, stats())  # the probe timeout runs from here
     path.update(NOW + T.lan_wait + T.probe_timeout + 0.1, stats())
     assert path.state == State.DOWN
-    path.update(NOW + T.probe_timeout + 2, stats(rx=32, ep=Endpoint("192.168.1.4", 51000)))
+    path.update(NOW + T.probe_timeout + 2, stats(rx=148, ep=Endpoint("192.168.1.4", 51000)))
+    assert path.state == State.DOWN  # its initiation: we answered, it has not confirmed yet
+    hs = NOW + T.probe_timeout + 2.1
+    path.update(hs, stats(hs=hs, rx=180, ep=Endpoint("192.168.1.4", 51000)))
     assert path.is_up and path.kind == PathKind.LAN
 
 
@@ -353,4 +384,6 @@ def test_a_yielding_side_that_hears_the_other_first_goes_up_without_a_handshake_
     gen = path.generation
     assert path.wg_endpoint() == Endpoint("192.168.1.4", 51000) and path.wg_keepalive() == 0
     path.update(NOW + 0.05, stats(rx=148, ep=Endpoint("192.168.1.4", 51000)))  # its initiation
+    assert not path.is_up  # answered; not confirmed yet
+    path.update(NOW + 0.06, stats(hs=NOW + 0.06, rx=180, ep=Endpoint("192.168.1.4", 51000)))
     assert path.is_up and path.generation == gen

@@ -18,15 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ..core.model import Endpoint, PeerSpec
+from ..core.model import HANDSHAKE_HOLD, Endpoint, PeerSpec
 from .base import IPNetwork, PeerState
 
 # A peer whose generation changed is kept, not re-created, when its last handshake is younger
-# than this. wireguard-go (like the kernel) sends a handshake initiation at most once per
-# REKEY_TIMEOUT (5 s); both sides start a direct-path attempt at about the same time, so a
-# handshake this recent is the other side's initiation of this attempt getting through, and
+# than HANDSHAKE_HOLD: that is the other side's initiation of this attempt getting through, and
 # re-creating the peer would throw that working session away.
-HANDSHAKE_HOLD = 5.0  # seconds, wireguard-go's REKEY_TIMEOUT
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class HubLink:
     # session the static node's WireGuard no longer has, and would not start a handshake
     # until it gives up on it (15 s); on a first contact, our first handshake may have come
     # before the static node's WireGuard held us (5 s until WireGuard tries again).
-    # The backend keeps a peer whose handshake is fresh (reconcile.HANDSHAKE_HOLD).
+    # The backend keeps a peer whose handshake is fresh (model.HANDSHAKE_HOLD).
     generation: int = 0
     renew_left: int = 0  # bumps of `generation` still to come for this run (see renew_due)
     first_ack: Optional[float] = None  # of the current run of answers

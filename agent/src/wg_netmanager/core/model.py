@@ -16,6 +16,12 @@ from typing import Any, Optional
 # __slots__ where the language has them for dataclasses (3.10), plain classes before.
 SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
+# WireGuard sends a handshake initiation at most once per REKEY_TIMEOUT (5 s), and both sides
+# of a pair start a direct-path attempt at about the same time: a handshake this recent is this
+# attempt's (the backend keeps such a peer rather than make it afresh, backends/reconcile.py;
+# a path that starts over counts it, core/paths.py).
+HANDSHAKE_HOLD = 5.0  # seconds, wireguard-go's REKEY_TIMEOUT
+
 
 class PathKind(str, enum.Enum):
     """How a peer is reached. Same strings in status JSON, Ansible facts and the picture."""

@@ -30,9 +30,9 @@ for `stagger` after choosing an endpoint, then makes its peer afresh if nothing 
 it answers the other's handshake meanwhile. Behind NAT the first side's handshake opens its
 own NAT and the second's gets through it.
 
-Rule 3: anything WireGuard received from the peer since `start()` (a handshake or rx bytes;
-it is authenticated) takes probing or down to up. Down to up is the other side's attempt
-getting through after we gave up on ours.
+Rule 3: a WireGuard handshake completed with the peer since `start()` (it is authenticated,
+and proves both directions; received bytes alone do not, see `_heard`) takes probing or down
+to up. Down to up is the other side's attempt getting through after we gave up on ours.
 
 Rule 4: probing goes down when nothing came within `probe_timeout` of choosing an endpoint;
 up goes down after `dead_after` without rx. Going down doubles the retry delay, from
@@ -53,7 +53,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Optional
 
 from .messages import NodeInfo
-from .model import SLOTS, Endpoint, PathKind, PeerStats
+from .model import HANDSHAKE_HOLD, SLOTS, Endpoint, PathKind, PeerStats
 
 
 class State(enum.Enum):
@@ -67,7 +67,7 @@ class Event(enum.Enum):
     """What moves a `DirectPath`; the values label the diagram in docs/direct-path.md."""
 
     START = "start"  # start(): first attempt, or the retry timer is due
-    HANDSHAKE = "handshake or rx seen"  # update(): WireGuard heard the peer since start()
+    HANDSHAKE = "handshake completed"  # update(): a WireGuard handshake since start()
     PROBE_TIMEOUT = "no handshake within probe_timeout"  # update()
     DEAD = "no rx for dead_after"  # update()
     RESTART = "restart"  # restart(): we moved, or the peer did
@@ -126,7 +126,6 @@ class DirectPath:
     probe_targets: list[Endpoint] = field(default_factory=list)
     first_seen: Optional[float] = None
     mine: list[IPv4Interface] = field(default_factory=list)  # our own local addresses
-    baseline_rx: int = 0
     decide_at: float = 0.0  # when to pick an endpoint if no PROBE was answered
     generation: int = 0  # bumped per attempt: the backend re-creates the WireGuard peer
     punched: float = 0.0  # when the WireGuard peer was last made afresh with an endpoint
@@ -148,8 +147,9 @@ class DirectPath:
         self.mine = list(mine)
         self.since = now
         self.nonce = nonce
-        self.baseline_handshake = stats.last_handshake if stats else 0.0
-        self.baseline_rx = stats.rx_bytes if stats else 0
+        # A handshake younger than HANDSHAKE_HOLD is this attempt's: the backend keeps that
+        # session (and WireGuard starts no other while it is fresh), so it must count.
+        self.baseline_handshake = min(stats.last_handshake, now - HANDSHAKE_HOLD) if stats else 0.0
         self.probe_targets = lan_candidates(self.peer, mine)
         self.probes_left = self.timing.probe_count if self.probe_targets else 0
         self.next_probe = now
@@ -237,14 +237,18 @@ class DirectPath:
                 self._down(Event.DEAD, now, stats)
 
     def _heard(self, stats: PeerStats) -> bool:
-        # Anything WireGuard received from the peer proves the path (it is authenticated);
-        # a responder only records its handshake once the first keepalive arrives.
-        return stats.last_handshake > self.baseline_handshake or stats.rx_bytes > self.baseline_rx
+        # A handshake completed since start() proves the path both ways: the initiator records
+        # it when the response comes back, the responder when the first packet under the new
+        # session follows it (WireGuard sends one at once). Received bytes alone do not: they
+        # count the peer's handshake initiations too, which reach us even where our response
+        # never reaches the peer (a one-way path; issue 15's soak, two members lost each other
+        # for 35 s, one side calling the path up on the other's initiations).
+        return stats.last_handshake > self.baseline_handshake
 
     def _down(self, event: Event, now: float, stats: Optional[PeerStats]) -> None:
         self._transition(event)
         if stats is not None:
-            self.baseline_handshake, self.baseline_rx = stats.last_handshake, stats.rx_bytes
+            self.baseline_handshake = stats.last_handshake
         self.kind = PathKind.NONE
         self.retry_delay = min(max(self.retry_delay * 2, self.timing.retry_min), self.timing.retry_max)
         self.retry_at = now + self.retry_delay
