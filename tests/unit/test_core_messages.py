@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
@@ -367,3 +368,20 @@ def test_table_entries_are_interned_but_never_confused() -> None:
     bad = good.replace(b'"s":true', b'"s":1')  # True == 1 to Python, not to the protocol
     assert m.decode(m.MsgType.TABLE, bad).entries == ()  # type: ignore[union-attr]
     assert entry == info(9).to_json()
+
+
+def test_an_interned_entry_lives_only_as_long_as_someone_holds_it() -> None:
+    """A long-running node meets endless epochs and endpoints: the intern table must hold
+    what is in use, not the mesh's history (issue 15's soak)."""
+    gc.collect()
+    before = len(m._INTERN)
+    def table(i: int) -> bytes:
+        return m.encode(m.TableChunk(5, 0, 1, (info(i, name=f"soak{i}"),)))[1]
+
+    chunks = [m.decode(m.MsgType.TABLE, table(i)) for i in range(200)]
+    assert len(m._INTERN) == before + 200
+    held = chunks[7].entries[0]  # type: ignore[union-attr]
+    del chunks
+    gc.collect()
+    assert len(m._INTERN) == before + 1
+    assert m.decode(m.MsgType.TABLE, table(7)).entries[0] is held  # type: ignore[union-attr]
