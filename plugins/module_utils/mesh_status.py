@@ -99,7 +99,31 @@ def summarize(status: dict[str, Any]) -> dict[str, Any]:
         "peers": list(status.get("peers") or []),
         "paths": paths,
         "subnets": subnets_of(status),
+        "leaves": leaves_of(status),
+        "exit_node": exit_node_of(status),
     }
+
+
+def leaves_of(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Leaf name -> its path kind as the node sees it (the same strings as the peers': C(nat)
+    at its home while its session is fresh, C(gateway) through the home elsewhere, C(none)),
+    the relaying home and the home's name; empty without leaves."""
+    out = {}
+    for leaf in status.get("leaves") or []:
+        if isinstance(leaf, dict) and leaf.get("name"):
+            out[str(leaf["name"])] = {
+                "path": str(leaf.get("path") or "none"),
+                "gateway": leaf.get("gateway"),
+                "home": leaf.get("home"),
+            }
+    return out
+
+
+def exit_node_of(status: dict[str, Any]) -> dict[str, Any]:
+    """Whether the node offers an exit, the exit it would use and whether its internet
+    traffic goes through it now (C(active)); all unset for an agent older than exit nodes."""
+    doc = status.get("exitNode") if isinstance(status.get("exitNode"), dict) else {}
+    return {"offers": bool(doc.get("offers")), "uses": doc.get("uses"), "active": bool(doc.get("active"))}
 
 
 def subnets_of(status: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +141,17 @@ def subnets_of(status: dict[str, Any]) -> dict[str, Any]:
         "routes": routes,
         "refused": [r for r in doc.get("refused") or [] if isinstance(r, dict)],
     }
+
+
+NOT_RUNNING = {
+    "running": False,
+    "converged": False,
+    "peers": [],
+    "paths": {},
+    "subnets": {"own": [], "routes": {}, "refused": []},
+    "leaves": {},
+    "exit_node": {"offers": False, "uses": None, "active": False},
+}
 
 
 def not_running_facts() -> dict[str, Any]:

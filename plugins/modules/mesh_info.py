@@ -131,6 +131,28 @@ subnets:
     routes:
       192.168.50.0/24: delta
     refused: []
+leaves:
+  description:
+    - The leaves (agent-less WireGuard peers) as the node sees them, by name - C(path) with the
+      peers' vocabulary (C(nat) at its home while its session is fresh, C(gateway) through the
+      home elsewhere, C(none)), C(gateway) the relaying home, C(home) its home node.
+  returned: always
+  type: dict
+  sample:
+    phone:
+      path: gateway
+      gateway: beta
+      home: beta
+exit_node:
+  description:
+    - C(offers) whether this node offers the mesh its internet access, C(uses) the exit node it
+      is set to use (or null), C(active) whether its internet traffic goes through it now.
+  returned: always
+  type: dict
+  sample:
+    offers: false
+    uses: beta
+    active: true
 socket:
   description: The socket that was read.
   returned: always
@@ -159,6 +181,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wg_netmanager.mesh.plugins.module_utils.mesh_status import (
+    NOT_RUNNING,
     AgentNotRunning,
     StatusError,
     not_running_facts,
@@ -185,16 +208,7 @@ def main() -> None:
         if module.params["fail_on_missing"]:
             module.fail_json(msg=str(exc), running=False, converged=False, socket=path)
         facts = not_running_facts()
-        module.exit_json(
-            changed=False,
-            running=False,
-            converged=False,
-            peers=[],
-            paths={},
-            subnets={"own": [], "routes": {}, "refused": []},
-            socket=path,
-            ansible_facts={"wg_mesh": facts},
-        )
+        module.exit_json(changed=False, socket=path, ansible_facts={"wg_mesh": facts}, **NOT_RUNNING)
     except StatusError as exc:
         module.fail_json(msg=str(exc), socket=path)
     module.exit_json(

@@ -106,6 +106,27 @@ def test_summarize_subnets() -> None:
     assert ms.summarize({"peers": []})["subnets"] == {"own": [], "routes": {}, "refused": []}
 
 
+def test_summarize_leaves_and_exit_node() -> None:
+    doc = {
+        "peers": [],
+        "leaves": [
+            {"name": "phone", "wgIp": "10.1.1.50", "home": "beta", "path": "gateway", "gateway": "beta"},
+            {"name": "tablet", "wgIp": "10.1.1.51", "home": "beta", "path": "none", "gateway": None},
+            {"wgIp": "10.1.1.52"},  # no name: skipped
+        ],
+        "exitNode": {"offers": False, "uses": "beta", "active": True},
+    }
+    summary = ms.summarize(doc)
+    assert summary["leaves"] == {
+        "phone": {"path": "gateway", "gateway": "beta", "home": "beta"},
+        "tablet": {"path": "none", "gateway": None, "home": "beta"},
+    }
+    assert summary["exit_node"] == {"offers": False, "uses": "beta", "active": True}
+    older = ms.summarize({"peers": []})  # an agent from before leaves and exit nodes
+    assert (older["leaves"], older["exit_node"]) == ({}, {"offers": False, "uses": None, "active": False})
+    assert set(ms.NOT_RUNNING) == set(summary)  # a host without agent reports the same keys
+
+
 @pytest.mark.parametrize(
     ("paths", "converged"),
     [(["static", "nat"], True), (["static", "none"], False), ([], False)],
