@@ -375,6 +375,7 @@ def test_an_interned_entry_lives_only_as_long_as_someone_holds_it() -> None:
     what is in use, not the mesh's history (issue 15's soak)."""
     gc.collect()
     before = len(m._INTERN)
+
     def table(i: int) -> bytes:
         return m.encode(m.TableChunk(5, 0, 1, (info(i, name=f"soak{i}"),)))[1]
 

@@ -134,3 +134,28 @@ def test_render_exit_node() -> None:
     assert "  internet through exit node beta (in use)" in render(doc, NOW).splitlines()
     doc = {**DOC, "exitNode": {"offers": True, "uses": None, "active": False}}
     assert "  exit node for the mesh" in render(doc, NOW).splitlines()
+
+
+def test_render_leaves_as_a_second_table() -> None:
+    doc = {
+        **DOC,
+        "leaves": [
+            {"name": "tablet", "wgIp": "10.1.1.51", "home": "beta", "path": "none", "gateway": None},
+            {
+                "name": "phone",
+                "wgIp": "10.1.1.50",
+                "home": "beta",
+                "path": "nat",
+                "gateway": None,
+                "endpoint": "203.0.113.9:41000",
+                "lastHandshake": NOW - 12,
+            },
+        ],
+    }
+    lines = render(doc, NOW).splitlines()
+    at = lines.index("leaves:")
+    assert lines[at + 1].split()[:3] == ["NAME", "WG", "IP"]
+    phone = ["phone", "10.1.1.50", "nat", "-", "203.0.113.9:41000", "12s", "ago", "-", "-"]
+    assert lines[at + 2].split() == phone
+    assert lines[at + 3].split() == ["tablet", "10.1.1.51", "none", "-", "-", "never", "-", "-"]
+    assert "leaves:" not in render(DOC, NOW)

@@ -156,5 +156,8 @@ def render(doc: dict[str, Any], now: float) -> str:
         lines.extend(_table([_row(p, now) for p in sorted(peers, key=_ip_order)]))
     else:
         lines.append("no peers known yet")
+    leaves = [leaf for leaf in doc.get("leaves") or [] if isinstance(leaf, dict)]
+    if leaves:  # agent-less WireGuard peers: the same columns, their home as the gateway
+        lines += ["", "leaves:", *_table([_row(leaf, now) for leaf in sorted(leaves, key=_ip_order)])]
     lines.extend(_subnets(doc))
     return "\n".join(lines) + "\n"
