@@ -29,6 +29,7 @@ import wg_netmanager
 STATICS = ("s0", "s1")
 QUIET = (60.0, 300.0)  # seconds between two events
 BOUND = 90.0  # seconds an event may take to heal before it counts as a failure
+SLOW = 10.0  # an event that takes longer is listed with the pairs still apart halfway
 COARSE, FINE = 1.0, 0.1  # simulated seconds per step between events, and while one heals
 
 
@@ -39,6 +40,7 @@ class Report:
     recovery: dict[str, list[float]] = field(default_factory=dict)  # per kind of event, seconds
     worst: tuple[float, str] = (0.0, "")  # seconds, and which event
     failures: list[str] = field(default_factory=list)
+    slow: list[str] = field(default_factory=list)  # events that took more than SLOW to heal
     sizes: list[dict[str, int]] = field(default_factory=list)  # per simulated hour: the largest
     # per simulated hour (track_memory): bytes traced in the agent's code (what the nodes
     # hold), and in everything (the simulator's NATs and queues too)
@@ -105,6 +107,7 @@ def doubled_addresses(host: Host) -> list[str]:
 
 def _heal(net: SimNet, report: Report, kind: str, what: str) -> None:
     start = net.now
+    stuck: Optional[list[tuple[str, str]]] = None  # the pairs still apart after SLOW / 2
     while not net.all_reachable():
         if net.now - start > BOUND:
             report.failures.append(
@@ -112,9 +115,14 @@ def _heal(net: SimNet, report: Report, kind: str, what: str) -> None:
             )
             report.events[kind] += 1
             return
+        if stuck is None and net.now - start > SLOW / 2:
+            stuck = net.unreachable_pairs()[:6]
         net.step(FINE)
         _check_addresses(net, report)
     report.heal(kind, net.now - start, what)
+    if net.now - start > SLOW:
+        took = net.now - start
+        report.slow.append(f"{what} at {start:.0f}: {took:.1f} s, apart after {SLOW / 2:.0f} s: {stuck}")
 
 
 def _check_addresses(net: SimNet, report: Report) -> None:
@@ -218,6 +226,7 @@ def table(report: Report) -> str:
         times = sorted(times)
         lines.append(f"{kind:<16}{len(times):>6}{times[len(times) // 2]:>10.1f}{times[-1]:>9.1f}")
     lines.append(f"worst: {report.worst[0]:.1f} s ({report.worst[1]}); failures: {len(report.failures)}")
+    lines += [f"slow: {s}" for s in report.slow[:20]]
     if report.sizes:
         first, last = report.sizes[0], report.sizes[-1]
         lines.append(
