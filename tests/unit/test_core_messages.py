@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from wg_netmanager.core import messages as m
-from wg_netmanager.core import wire
+from wg_netmanager.core import nodeinfo, wire
+from wg_netmanager.core.checks import MAX_SUBNETS
 from wg_netmanager.core.model import Endpoint
 from wg_netmanager.core.wire import Codec, Drop, Identity
 
@@ -138,7 +139,7 @@ BAD_NODE_FIELDS = [
     ("sn", ["0.0.0.0/0"]),
     ("sn", [24]),
     ("sn", ["192.168.50.0/24", "192.168.50.0/24"]),
-    ("sn", [f"10.{i}.0.0/16" for i in range(m.MAX_SUBNETS + 1)]),
+    ("sn", [f"10.{i}.0.0/16" for i in range(MAX_SUBNETS + 1)]),
     ("tv", ...),
     ("tv", -1),
     ("tv", 2**63),
@@ -374,15 +375,15 @@ def test_an_interned_entry_lives_only_as_long_as_someone_holds_it() -> None:
     """A long-running node meets endless epochs and endpoints: the intern table must hold
     what is in use, not the mesh's history (issue 15's soak)."""
     gc.collect()
-    before = len(m._INTERN)
+    before = len(nodeinfo._INTERN)
 
     def table(i: int) -> bytes:
         return m.encode(m.TableChunk(5, 0, 1, (info(i, name=f"soak{i}"),)))[1]
 
     chunks = [m.decode(m.MsgType.TABLE, table(i)) for i in range(200)]
-    assert len(m._INTERN) == before + 200
+    assert len(nodeinfo._INTERN) == before + 200
     held = chunks[7].entries[0]  # type: ignore[union-attr]
     del chunks
     gc.collect()
-    assert len(m._INTERN) == before + 1
+    assert len(nodeinfo._INTERN) == before + 1
     assert m.decode(m.MsgType.TABLE, table(7)).entries[0] is held  # type: ignore[union-attr]
