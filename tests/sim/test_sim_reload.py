@@ -12,7 +12,7 @@ import pytest
 import simnet
 from simnet import ADMIN_PORT, WG_PORT, SimNet
 
-from wg_netmanager.core.links import StaticNode
+from wg_netmanager.core.hublink import StaticNode
 
 ECHO = StaticNode("echo", IPv4Address("10.1.1.5"), "198.51.100.5", WG_PORT, ADMIN_PORT)
 

@@ -30,7 +30,7 @@ from corekit import (
 )
 
 from wg_netmanager.core import messages as m
-from wg_netmanager.core.links import RESTART_HOLD
+from wg_netmanager.core.hublink import RESTART_HOLD
 from wg_netmanager.core.model import DesiredState, Endpoint, PathKind, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
 from wg_netmanager.core.wire import KIND_KEYREQ

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Optional
 
 from . import messages as m
-from .links import HubLink, StaticLinks
+from .hublink import HubLink
+from .links import StaticLinks
 from .messages import NodeInfo
 from .model import Endpoint
 from .wire import Codec, Drop, Opened

@@ -28,8 +28,8 @@ from . import leaves
 from . import messages as m
 from .belief import Belief
 from .discovery import Paths
+from .hublink import HubLink, StaticNode
 from .limits import LogLimiter, PerSource
-from .links import HubLink, StaticNode
 from .messages import NodeInfo
 from .model import DesiredState, Endpoint, PathKind, PeerStats
 from .params import Params, b64

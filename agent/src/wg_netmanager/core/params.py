@@ -10,8 +10,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Optional
 
 from . import messages as m
+from .hublink import StaticNode
 from .leaves import Leaf
-from .links import StaticNode
 from .model import Endpoint
 from .paths import Timing
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import exits, leaves, subnets
 from .desired import Route
-from .links import HubLink
+from .hublink import HubLink
 from .messages import NodeInfo
 from .model import PathKind
 from .status import subnet_status

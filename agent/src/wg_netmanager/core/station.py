@@ -15,8 +15,8 @@ from ipaddress import IPv4Address
 from typing import Optional
 
 from .hub import Hub
+from .hublink import StaticNode
 from .leaves import Leaf
-from .links import StaticNode
 from .messages import NodeInfo
 from .model import PeerStats
 from .params import Params

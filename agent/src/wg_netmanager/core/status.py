@@ -12,7 +12,7 @@ from ipaddress import IPv4Network
 from typing import Any
 
 from .desired import Route
-from .links import HubLink
+from .hublink import HubLink
 from .messages import NodeInfo
 from .model import PeerStats
 from .params import Params, b64

@@ -15,7 +15,8 @@ from typing import Optional
 
 from . import messages as m
 from .client import Client, Rejected, Send, Vouch
-from .links import StaticLinks, StaticNode
+from .hublink import StaticNode
+from .links import StaticLinks
 from .messages import NodeInfo
 from .model import Endpoint, PeerStats
 from .params import Params

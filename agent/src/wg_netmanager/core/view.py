@@ -44,7 +44,7 @@ def merge_view(
     sources = list(members)
     alive = {name: link.alive(now, hub_timeout) for name, link in links.by_name.items()}
     # Live static nodes first, then what the previous run of a restarted one served (held a
-    # while, links.RESTART_HOLD), then what the silent ones we talk to said last, held until
+    # while, hublink.RESTART_HOLD), then what the silent ones we talk to said last, held until
     # they answer again: a restarted, partitioned or dead static node must not tear down the
     # direct paths between the nodes it introduced (it is a gateway only for the nodes its
     # current table lists: desired.routes).
