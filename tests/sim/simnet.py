@@ -22,6 +22,7 @@ from typing import Optional
 from wg_netmanager.backends.base import PeerState
 from wg_netmanager.backends.reconcile import plan_peers
 from wg_netmanager.core.cert import CaKey, sign
+from wg_netmanager.core.mobile import params as mobile_params
 from wg_netmanager.core.model import SLOTS, DesiredState, Endpoint, PeerStats
 from wg_netmanager.core.node import Node, Params, StaticNode
 from wg_netmanager.core.trust import compact
@@ -95,6 +96,8 @@ class SimNet:
         self.admin_packets = 0
         self.admin_bytes = 0
         self.admin_sent: dict[str, int] = {}  # control datagrams sent, per host
+        # Every datagram a host sent and received (WireGuard's too): [sent, bytes, received, bytes]
+        self.traffic: dict[str, list[int]] = {}
         self.muted: set[str] = set()  # hosts whose control datagrams are lost (WireGuard's are not)
         # (sender, receiver): WireGuard datagrams sent directly between these two hosts are lost
         # (a path that works one way only); through a third host they pass.
@@ -128,6 +131,7 @@ class SimNet:
         firewall: bool = False,
         cert: Optional[bytes] = None,
         ca: Optional[CaKey] = None,
+        mobile: bool = False,
     ) -> Host:
         """`cert`: the host's certificate (compact) instead of one from the network CA; `ca`:
         the CA the host believes in instead of the network's (an attacker's own)."""
@@ -148,6 +152,8 @@ class SimNet:
             revoked=self.revoked,
             cert=cert or b"",
         )
+        if mobile:
+            params = mobile_params(params)
         node = Node(params, self.shared, identity, self.now, random.Random(self.rng.getrandbits(32)))
         prefix = 24
         node.set_locals([IPv4Interface(f"{ip}/{prefix}")])
@@ -239,6 +245,12 @@ class SimNet:
             self.admin_sent[host.name] = self.admin_sent.get(host.name, 0) + 1
             if host.name in self.muted:
                 return
+            if IPv4Address(dst.host) in SUBNET:  # to a wgIp: through the tunnel
+                self._wg_send(host, dst, data)
+                return
+        counts = self.traffic.setdefault(host.name, [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += SIZES.get(data[:1], len(data)) if sport == WG_PORT else len(data)
         src = self._translate_out(host, sport, dst)
         if src is None:
             return
@@ -265,6 +277,9 @@ class SimNet:
             dport = dst.port
         if not target.alive or (dport == WG_PORT and (sender, target.name) in self.one_way):
             return
+        counts = self.traffic.setdefault(target.name, [0, 0, 0, 0])
+        counts[2] += 1
+        counts[3] += SIZES.get(data[:1], len(data)) if dport == WG_PORT else len(data)
         if dport == ADMIN_PORT:
             self.admin_packets += 1
             self.admin_bytes += len(data)
@@ -276,16 +291,38 @@ class SimNet:
 
     # --- WireGuard --------------------------------------------------------------------------
 
+    def _wg_send(self, host: Host, dst: Endpoint, data: bytes) -> None:
+        """A control datagram to a wgIp: WireGuard carries it (b"D", 32 bytes more) to the
+        peer whose AllowedIPs hold it, if a session is up, and it arrives from our wgIp."""
+        key = self._peer_for(host, IPv4Address(dst.host))
+        peer = host.wg.get(key) if key else None
+        if peer is None or not peer.session or peer.endpoint is None:
+            return
+        peer.tx += 32 + len(data)
+        if peer.keepalive:
+            peer.next_send = self.now + peer.keepalive  # a persistent keepalive waits for silence
+        inner = f"{host.node.p.wg_ip}|{dst.host}|".encode() + data
+        self.send(host, WG_PORT, peer.endpoint, b"D" + host.key.encode() + b"\0" + inner)
+
     def _wg_receive(self, host: Host, src: Endpoint, data: bytes) -> None:
-        kind, sender_key = data[:1], data[1:].decode()
+        kind, rest = data[:1], data[1:]
+        inner = b""
+        if kind == b"D":
+            rest, inner = rest.split(b"\0", 1)
+        sender_key = rest.decode()
         peer = host.wg.get(sender_key)
         if peer is None:
             return
-        if kind == b"K" and not (peer.session or peer.responded):
+        if kind in (b"K", b"D") and not (peer.session or peer.responded):
             return  # under a session this side does not hold (it restarted): dropped, unread
         peer.endpoint = src  # roaming: WireGuard follows the authenticated source
-        peer.rx += SIZES[kind]  # WireGuard counts handshake messages as received bytes too
+        peer.rx += SIZES[kind] if kind != b"D" else 32 + len(inner.split(b"|", 2)[2])
         peer.heard = self.now
+        if kind == b"D":
+            if peer.responded:
+                peer.session, peer.last_handshake, peer.responded = True, self.now, False
+            self._tunnel_arrive(host, peer, inner)
+            return
         if kind == b"I":
             # The responder's session is confirmed, and its handshake recorded, only when the
             # first packet under it arrives (the initiator sends one at once).
@@ -298,6 +335,17 @@ class SimNet:
             peer.tx += SIZES[b"K"]
         elif peer.responded:
             peer.session, peer.last_handshake, peer.responded = True, self.now, False
+
+    def _tunnel_arrive(self, host: Host, peer: WgPeer, inner: bytes) -> None:
+        src_ip, dst_ip, payload = inner.split(b"|", 2)
+        src = IPv4Address(src_ip.decode())
+        if not any(src in net for net in peer.allowed) or dst_ip.decode() != str(host.node.p.wg_ip):
+            return  # cryptokey routing: not from an address this peer may use; or not for us
+        self.admin_packets += 1
+        self.admin_bytes += len(payload)
+        host.node.datagram(self.now, payload, Endpoint(str(src), ADMIN_PORT))
+        for reply, to in host.node.take_outgoing():
+            self.send(host, ADMIN_PORT, to, reply)
 
     def _wg_timers(self, host: Host) -> None:
         for _key, peer in host.wg.items():

@@ -267,9 +267,15 @@ def test_table_lists_the_events_each_state_takes() -> None:
             Event.PROBE_TIMEOUT: State.DOWN,
             Event.REPUNCH: State.PROBING,
             Event.RESTART: State.IDLE,
+            Event.QUIET: State.IDLE,
         },
-        State.UP: {Event.DEAD: State.DOWN, Event.RESTART: State.IDLE},
-        State.DOWN: {Event.HANDSHAKE: State.UP, Event.START: State.PROBING, Event.RESTART: State.IDLE},
+        State.UP: {Event.DEAD: State.DOWN, Event.RESTART: State.IDLE, Event.QUIET: State.IDLE},
+        State.DOWN: {
+            Event.HANDSHAKE: State.UP,
+            Event.START: State.PROBING,
+            Event.RESTART: State.IDLE,
+            Event.QUIET: State.IDLE,
+        },
     }
 
 
@@ -295,6 +301,7 @@ FIRE: dict[Event, Callable[[DirectPath], None]] = {
         p.last_rx_change + T.dead_after + 0.1, stats(hs=NOW + 1, rx=32, ep=OBSERVED)
     ),
     Event.RESTART: lambda p: p.restart(),
+    Event.QUIET: lambda p: p.quiet(),
     Event.REPUNCH: lambda p: p.update(p.punched + T.repunch, None),
 }
 

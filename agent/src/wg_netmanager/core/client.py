@@ -48,6 +48,7 @@ class Client:
         homes: int = 0,
         every: tuple[float, float] = (1.0, 10.0),
         now: float = 0.0,
+        tunnel: bool = False,
     ) -> None:
         self.links = links
         self.codec = codec
@@ -56,6 +57,7 @@ class Client:
         self._vouch, self._rejected = vouch, rejected
         self.hub_timeout = hub_timeout
         self.homes = homes
+        self.tunnel = tunnel  # a mobile node: HELLOs through the tunnel once it is up (mobile.py)
         self.every, self.idle_every = every  # heartbeat while unsettled, and once settled
         self.next_heartbeat = now
         self._answer_due = math.inf  # when the answers to an idle heartbeat's HELLOs are due
@@ -143,6 +145,7 @@ class Client:
             admin = link.admin()
             if admin is None:
                 continue
+            link.tunneled = self.tunnel and link.tunnel_up(now, self.hub_timeout)
             if link.key is None or not link.epoch or link.quiet(now):
                 # Its key or run is unknown, or it went quiet (restarted?): ask.
                 link.nonce = self.rng.getrandbits(64) | 1
@@ -162,7 +165,7 @@ class Client:
         return all(link.in_step(digest) for link in self.contacted(now))
 
     def hello(self, link: HubLink, me: NodeInfo, now: Optional[float] = None) -> None:
-        admin = link.admin()
+        admin = link.hello_to()
         if admin is not None and link.key is not None and link.epoch:
             digest = m.digest(me)
             # Left out when it holds what we would repeat (and we have a cookie: a HELLO
@@ -174,7 +177,7 @@ class Client:
 
     def leave(self, name: str, public_key: str) -> None:
         for link in self.links.by_name.values():
-            admin = link.admin()
+            admin = link.hello_to()
             if admin is not None and link.key is not None and link.epoch:
                 self._send(m.Leave(name, public_key), admin, link.key, link.epoch)
 

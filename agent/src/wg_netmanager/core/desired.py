@@ -113,8 +113,9 @@ def desired_state(
         elif key in paths:
             path = paths[key]
             endpoint, keep, generation = path.wg_endpoint(), path.wg_keepalive(), path.generation
-        elif forwarding and route[key] == (PathKind.STATIC, None):
+        elif forwarding and route[key] == (PathKind.STATIC, None) and not info.mobile:
             keep = keepalive  # a static node's member: its liveness, and its NAT mapping
+            # (a mobile member keeps its mapping open itself, and pays for every datagram)
         nets = allowed[key]
         if len(nets) > 1:
             nets.sort(key=_net_order)

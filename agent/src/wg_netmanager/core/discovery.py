@@ -15,7 +15,7 @@ import itertools
 import logging
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from typing import Optional
@@ -118,7 +118,10 @@ class Paths:
         mine: list[IPv4Interface],
         rng: random.Random,
         now: float,
+        allowed: Optional[Callable[[NodeInfo], bool]] = None,
     ) -> Step:
+        """`allowed`: whether a path to a node may be tried now (mobile.may_probe); a path it
+        does not allow goes back to idle (paths.py rule 5b)."""
         step = Step()
         for key in sorted(self._keys_due(view, now)):  # sorted: the same nonces every run
             info = view.get(key)
@@ -128,7 +131,8 @@ class Paths:
             if path is None:
                 path = self.by_key[key] = DirectPath(info, self.timing, yields=self.own_key > key)
             self.driven += 1
-            step.changed |= _drive_one(path, info, stats.get(key), mine, step, rng, now)
+            may = allowed is None or allowed(info)
+            step.changed |= _drive_one(path, info, stats.get(key), mine, step, rng, now, may)
             if path.state == State.PROBING:
                 self._probing.add(key)
             else:
@@ -149,13 +153,19 @@ def _drive_one(
     step: Step,
     rng: random.Random,
     now: float,
+    may: bool = True,
 ) -> bool:
     """One path one step; True if what WireGuard sees of it changed."""
     before = path.state
     shape = (path.state, path.kind, path.endpoint, path.generation, path.holding)
     path.mine = mine
     path.update(now, stats)
-    if path.wants_retry(now):
+    path.allowed = may
+    if not may:
+        if path.state != State.IDLE:
+            path.quiet()
+            log.info("path to %s: idle (no traffic)", info.name)
+    elif path.wants_retry(now):
         path.start(now, rng.getrandbits(48), stats, mine)
         log.info(
             "path to %s: probing (WireGuard endpoint %s, local addresses %s)",

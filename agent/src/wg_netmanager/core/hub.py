@@ -22,6 +22,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
 from .messages import NodeInfo, TableChunk, chunk_table, encode
+from .mobile import MEMBER_TIMEOUT as MOBILE_MEMBER_TIMEOUT
 from .model import Endpoint, PeerStats
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ class Member:
 
     def expires(self, member_timeout: float, hello_timeout: float) -> float:
         """Neither heard nor a HELLO for `member_timeout`, or no HELLO for `hello_timeout`
-        (its WireGuard runs, its agent says nothing)."""
+        (its WireGuard runs, its agent says nothing); a mobile node says HELLO seldom."""
+        if self.info.mobile:
+            member_timeout = hello_timeout = max(member_timeout, MOBILE_MEMBER_TIMEOUT)
         return min(max(self.last_seen, self.last_rx) + member_timeout, self.last_seen + hello_timeout)
 
 

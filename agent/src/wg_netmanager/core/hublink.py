@@ -90,6 +90,7 @@ class HubLink:
     pending: dict[int, m.TableChunk] = field(default_factory=dict)
     pending_version: tuple[int, int] = (0, 0)  # (version, base) of the chunks in `pending`
     shape: tuple[bool, int, bool] = (False, 0, False)  # (alive, keepalive, holding) at the last tick
+    tunneled: bool = False  # a mobile node's HELLOs go through WireGuard, to its wgIp (mobile.py)
 
     def alive(self, now: float, timeout: float) -> bool:
         """Heard within `timeout`: an answer, or anything its WireGuard sent us."""
@@ -133,6 +134,20 @@ class HubLink:
 
     def admin(self) -> Optional[Endpoint]:
         return None if self.address is None else Endpoint(self.address, self.cfg.admin_port)
+
+    def tunnel_up(self, now: float, timeout: float) -> bool:
+        """Its WireGuard peer has received since this run of answers began (a handshake went
+        through), within `timeout`, and our HELLOs are answered: a HELLO through the tunnel
+        gets there."""
+        if self.first_ack is None or self.last_rx < self.first_ack or now - self.last_rx > timeout:
+            return False
+        return not self.quiet(now)
+
+    def hello_to(self) -> Optional[Endpoint]:
+        """Where HELLOs go: its control port, through the tunnel while `tunneled`."""
+        if self.tunneled:
+            return Endpoint(str(self.cfg.wg_ip), self.cfg.admin_port)
+        return self.admin()
 
     def key_resp(self, key: bytes, epoch: int, cookie: bytes, now: float, hub_timeout: float) -> bool:
         """The answer to our KEYREQ, proven to come from `key`. False: refused, since the

@@ -20,11 +20,11 @@ import logging
 import random
 from collections import Counter
 from dataclasses import replace
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Optional
 
 from . import desired as d
-from . import leaves
+from . import leaves, mobile
 from . import messages as m
 from .belief import Belief
 from .discovery import Paths
@@ -72,6 +72,8 @@ class Node:
         self.drops: Counter[str] = Counter({r: 0 for r in DROP_REASONS})
         self.new_keys = PerSource(*NEW_KEYS[0], *NEW_KEYS[1])
         self.locals: list[IPv4Interface] = []
+        self.active: frozenset[IPv4Address] = frozenset()  # mesh addresses with traffic now
+        self.wishes: tuple[IPv4Address, ...] = ()  # a mobile node: what of it we tell (mobile.py)
         self.upstream = Upstream(
             params, self.codec, rng, self._send, self._send_raw, self.belief.vouch, self._log_rejected, now
         )
@@ -126,6 +128,21 @@ class Node:
             if self.hub:
                 self.hub.me = self._me()
             self.client.hello_at()  # tell the static nodes at once (roaming)
+
+    def set_active(self, active: frozenset[IPv4Address]) -> None:
+        """The mesh addresses that had traffic with us lately (mobile.ACTIVE_FOR): a mobile
+        node tries direct paths only to those, and names them to the mesh (mobile.py)."""
+        if active != self.active:
+            self.active = active
+            self.directs.touch_all()
+            self._new_wishes()
+
+    def _new_wishes(self) -> None:
+        wishes = mobile.wishes(self.active, self.view) if self.p.mobile else ()
+        if wishes != self.wishes:
+            self.wishes = wishes
+            self._changed(view=True)
+            self.client.hello_at()  # the peers learn it through the home at once
 
     def set_static_address(self, name: str, address: Optional[str], now: float) -> None:
         """The shell's answer for a static node's DNS name (None: the look-up failed)."""
@@ -318,7 +335,7 @@ class Node:
     # --- internals --------------------------------------------------------------------------
 
     def _me(self) -> NodeInfo:
-        return self.p.node_info(self.locals, self.cert)
+        return self.p.node_info(self.locals, self.cert, self.wishes)
 
     def _send(self, msg: m.Message, dst: Endpoint, key: bytes, epoch: int) -> None:
         """Seal `msg` for the node with `key` in its run `epoch`, to `dst`."""
@@ -382,6 +399,8 @@ class Node:
             self.view = view
             self._by_name = sorted(view.items(), key=lambda kv: kv[1].name)
             self._changed()
+            if self.active:
+                self._new_wishes()
         self._view_rev = self._revs(view=True)
 
     def _log_rejected(self, now: float, info: NodeInfo, src: Endpoint, why: str) -> None:
@@ -393,6 +412,11 @@ class Node:
     def _drive_paths(self, now: float) -> None:
         if self.p.is_static:
             return  # static nodes are reached on their configured endpoints
-        if self.probes.drive(self.view, self.stats, self.locals, self.rng, now):
+        p, active = self.p, self.active
+
+        def allowed(info: NodeInfo) -> bool:
+            return mobile.may_probe(p.mobile, p.wg_ip, active, info)
+
+        if self.probes.drive(self.view, self.stats, self.locals, self.rng, now, allowed):
             self._changed()
         self._probing = self.directs.probing

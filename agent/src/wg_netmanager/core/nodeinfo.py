@@ -23,6 +23,7 @@ from .wire import Drop
 MAX_LOCALS = 16
 DIGEST_SIZE = 8
 MAX_CERT = 160  # bytes of a compact certificate (trust.py: at most 129)
+MAX_WISHES = 16  # peers a mobile node asks for direct paths to at once (mobile.py)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class NodeInfo:
     # LAN subnets it routes into the mesh (a subnet gateway; subnets.py decides who uses them).
     subnets: tuple[IPv4Network, ...] = ()
     exit: bool = False  # it offers its internet access (an exit node; exits.py)
+    # A data-limited mobile node (mobile.py): nobody probes it but the peers it names in
+    # `wishes`, those it has traffic with now.
+    mobile: bool = False
+    wishes: tuple[IPv4Address, ...] = ()
 
     @property
     def claim(self) -> tuple[bytes, str, IPv4Address, str]:
@@ -71,6 +76,8 @@ class NodeInfo:
             | ({"r": True} if self.relayed else {})
             | ({"sn": [str(n) for n in self.subnets]} if self.subnets else {})
             | ({"x": True} if self.exit else {})
+            | ({"mb": True} if self.mobile else {})
+            | ({"w": [str(a) for a in self.wishes]} if self.wishes else {})
         )
 
     @classmethod
@@ -81,6 +88,9 @@ class NodeInfo:
         if not isinstance(locals_, list) or len(locals_) > MAX_LOCALS:
             raise Drop("malformed")
         ep = d.get("ep")
+        wishes = d.get("w", [])
+        if not isinstance(wishes, list) or len(wishes) > MAX_WISHES:
+            raise Drop("malformed")
         return cls(
             name=f.name(d.get("n")),
             wg_ip=f.ip(d.get("ip")),
@@ -95,6 +105,8 @@ class NodeInfo:
             relayed=f.boolean(d.get("r", False)),
             subnets=f.networks(d.get("sn", []), MAX_SUBNETS),
             exit=f.boolean(d.get("x", False)),
+            mobile=f.boolean(d.get("mb", False)),
+            wishes=tuple(f.ip(a) for a in wishes),
         )
 
 

@@ -52,6 +52,7 @@ class Params:
     leaves: tuple[Leaf, ...] = ()  # agent-less WireGuard peers, from net.yaml (leaves.py)
     exit_node: bool = False  # we offer the mesh our internet access (exits.py)
     use_exit: Optional[str] = None  # the exit node whose internet access we use
+    mobile: bool = False  # a data-limited mobile node (mobile.py: mobile.params sets it)
 
     @functools.cached_property
     def is_static(self) -> bool:
@@ -71,8 +72,11 @@ class Params:
             raise ValueError("whether this node is a static node changed")
         return p
 
-    def node_info(self, locals_: Sequence[IPv4Interface], cert: bytes) -> m.NodeInfo:
-        """What we tell the mesh about ourselves, with our local addresses now."""
+    def node_info(
+        self, locals_: Sequence[IPv4Interface], cert: bytes, wishes: tuple[IPv4Address, ...] = ()
+    ) -> m.NodeInfo:
+        """What we tell the mesh about ourselves, with our local addresses now (and, a mobile
+        node, the peers it has traffic with)."""
         own = self.own_static
         endpoint = Endpoint(own.address, own.wg_port) if own and own.address else None
         return m.NodeInfo(
@@ -87,6 +91,8 @@ class Params:
             cert=cert,
             subnets=self.subnets,
             exit=self.exit_node,
+            mobile=self.mobile,
+            wishes=wishes,
         )
 
 

@@ -41,6 +41,9 @@ up goes down after `dead_after` without rx. Going down doubles the retry delay, 
 Rule 5: `restart()` (we moved, or the peer moved or its NAT mapping changed) takes any state
 back to idle, so that the next tick starts over at once.
 
+Rule 5b: a path a mobile node's rules no longer allow (mobile.py: its traffic with the peer
+stopped) goes back to idle the same way, and stays there until they allow it again.
+
 Rule 6: an event the table does not list for the current state is a bug: it raises.
 """
 
@@ -72,6 +75,7 @@ class Event(enum.Enum):
     DEAD = "no rx for dead_after"  # update()
     RESTART = "restart"  # restart(): we moved, or the peer did
     REPUNCH = "nothing heard for repunch"  # update(): a fresh WireGuard peer, a new handshake
+    QUIET = "no traffic (mobile)"  # quiet(): a mobile node's rules no longer allow it
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -86,6 +90,9 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.PROBING, Event.RESTART): State.IDLE,
     (State.UP, Event.RESTART): State.IDLE,
     (State.DOWN, Event.RESTART): State.IDLE,
+    (State.PROBING, Event.QUIET): State.IDLE,
+    (State.UP, Event.QUIET): State.IDLE,
+    (State.DOWN, Event.QUIET): State.IDLE,
 }
 
 
@@ -135,6 +142,7 @@ class DirectPath:
     holding: bool = False
     hold_until: float = 0.0
     seen_endpoint: Optional[Endpoint] = None  # the peer's last known NAT mapping (view.follow_view)
+    allowed: bool = True  # rule 5b: False while a mobile node's rules keep it idle
     _classified: Optional[tuple[Endpoint, NodeInfo, list[IPv4Interface]]] = field(
         default=None, repr=False, compare=False
     )  # what `kind` was last classified from
@@ -286,6 +294,11 @@ class DirectPath:
     def restart(self) -> None:
         self._transition(Event.RESTART)
 
+    def quiet(self) -> None:
+        """Rule 5b: back to idle, the peer reached through a gateway again."""
+        if self.state != State.IDLE:
+            self._transition(Event.QUIET)
+
     def wants_retry(self, now: float) -> bool:
         if self.first_seen is None:
             self.first_seen = now
@@ -314,6 +327,8 @@ class DirectPath:
             return min(times)
         if self.state == State.UP:
             return self.last_rx_change + self.timing.dead_after + EPS
+        if not self.allowed:
+            return math.inf  # until the traffic, or the peer's wishes, change (rule 5b)
         if self.peer.endpoint is None and not self._same_lan(self.peer_locals_as_targets()):
             return math.inf  # nothing worth a try (wants_retry) until the peer's info changes
         if self.first_seen is None:

@@ -8,8 +8,9 @@ the source is); a PROBE_ACK with the nonce of one of ours proves that path's end
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Interface
+from typing import Optional
 
 from . import messages as m
 from .client import Send
@@ -33,10 +34,11 @@ class Probes:
         mine: list[IPv4Interface],
         rng: random.Random,
         now: float,
+        allowed: Optional[Callable[[NodeInfo], bool]] = None,
     ) -> bool:
         """Drive the paths (`Paths.drive`) and send the PROBEs it asks for; True if what
         WireGuard sees of a path changed."""
-        step = self.paths.drive(view, stats, mine, rng, now)
+        step = self.paths.drive(view, stats, mine, rng, now, allowed)
         for dst, info, nonce in step.probes:
             self._send(m.Probe(self.name, self.public_key, nonce), dst, raw(info.public_key), info.epoch)
         return step.changed

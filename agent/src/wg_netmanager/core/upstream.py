@@ -51,6 +51,7 @@ class Upstream:
             0 if params.is_static else params.homes,
             (params.heartbeat, params.idle_heartbeat),
             now,
+            tunnel=params.mobile,
         )
         self.hub_timeout, self.keepalive = params.hub_timeout, params.static_keepalive
 
