@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wg_netmanager.core import wire
+from wg_netmanager.core import keyschedule, wire
 from wg_netmanager.core.wire import Codec, Drop, Identity
 
 SHARED = bytes(range(32))
@@ -185,7 +185,7 @@ def test_mutations_of_real_datagrams() -> None:
 def test_cipher_states_are_bounded_and_made_again_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
     """An OpenSSL context per peer and direction (2.3 KB) for every peer ever talked to made a
     simulated N=1000 mesh need 5 GB; only the most recently used are kept."""
-    monkeypatch.setattr(wire, "MAX_AEADS", 8)
+    monkeypatch.setattr(keyschedule, "MAX_AEADS", 8)
     hub = codec(A, 11)
     others = [(ident(10 + i), 100 + i) for i in range(20)]
     for who, epoch in others:
