@@ -93,7 +93,7 @@ def sizes(net: SimNet) -> dict[str, int]:
             now |= {
                 "members": len(n.hub.members),
                 "relayed": len(n.hub.relayed),
-                "deltas": len(n.hub._deltas),
+                "deltas": len(n.hub.published._deltas),
             }
         for k, v in now.items():
             out[k] = max(out[k], v)

@@ -19,4 +19,4 @@ def test_two_hours_of_churn_heal_every_time() -> None:
         for what in ("view", "paths", "stats", "wireguard peers", "members"):
             assert hour.get(what, 0) < hosts, (what, hour)
         assert hour["cipher peers"] <= 2 * hosts  # a restarted node's earlier run is kept a while
-        assert hour["deltas"] <= 16  # hub.KEEP_DELTAS
+        assert hour["deltas"] <= 16  # published.KEEP_DELTAS

@@ -9,9 +9,10 @@ from typing import Any, Optional
 
 import pytest
 
-from wg_netmanager.core.hub import KEEP_DELTAS, Hub
+from wg_netmanager.core.hub import Hub
 from wg_netmanager.core.messages import MsgType, NodeInfo, TableChunk, decode
 from wg_netmanager.core.model import Endpoint
+from wg_netmanager.core.published import KEEP_DELTAS
 
 SUBNET = IPv4Network("10.1.1.0/24")
 NOW = 1_700_000_000.0

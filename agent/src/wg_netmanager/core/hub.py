@@ -1,4 +1,5 @@
-"""The part of a static (public) node that serves the node table to everyone else.
+"""The part of a static (public) node that keeps its members: who they are, what they may
+claim, when they expire, and the table made from them.
 
 Every node sends a HELLO to its home static nodes once per heartbeat. A static node keeps the
 senders as members, replaces the endpoint they claim with the one its own WireGuard observed
@@ -7,7 +8,8 @@ batches (`commit`, at most every PUSH_INTERVAL): each member gets what changed s
 version it holds (usually one datagram), or the whole table, in datagram-sized chunks, when
 it holds none or one too old. A member expires when neither its HELLOs nor its WireGuard
 (keepalives, counted by our WireGuard) were heard for `member_timeout` seconds, or its
-HELLOs stopped for `hello_timeout`.
+HELLOs stopped for `hello_timeout`. The versions, their changes and the bytes each member is
+sent are published.py's.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
-from .messages import NodeInfo, TableChunk, chunk_table, encode
+from .messages import NodeInfo, TableChunk
 from .mobile import MEMBER_TIMEOUT as MOBILE_MEMBER_TIMEOUT
 from .model import Endpoint, PeerStats
+from .published import Published
 
 log = logging.getLogger(__name__)
 
-KEEP_DELTAS = 16  # table versions whose changes a static node keeps for members catching up
 # Members whose HELLOs come from one address (a home router's NAT): plenty for a household or
 # an office, and a member faking identities from one box cannot fill the table.
 MAX_PER_SOURCE = 64
@@ -80,7 +82,7 @@ class Hub:
         # Other static nodes' members (and those static nodes), passed on to ours: every table
         # lists the whole mesh, so a node needs to talk to only a few static nodes.
         self.relayed: dict[str, NodeInfo] = {}
-        self.version = 1
+        self.published = Published(me)
         self.revision = 0  # bumped on every change of the members' information
         # Members' wgIps and names -> public key, and members per source address: kept as
         # members come and go, since every HELLO is checked against them (rebuilding them
@@ -89,13 +91,6 @@ class Hub:
         self._by_name: dict[str, str] = {}
         self._per_source: Counter[str] = Counter()
         self._dirty = False
-        self._chunks: Optional[list[TableChunk]] = None
-        self._encoded: Optional[list[tuple[int, bytes]]] = None
-        # The table as published at `version` (what chunks() serves), and per version the
-        # change from the one before: (entries added or changed, public keys removed).
-        self._published: dict[str, NodeInfo] = {me.public_key: me}
-        self._deltas: dict[int, tuple[list[NodeInfo], list[str]]] = {}
-        self._encoded_updates: dict[int, list[tuple[int, bytes]]] = {}  # by base version
 
     def set_statics(self, statics: dict[IPv4Address, Optional[str]]) -> None:
         """A new list of static nodes (a reload). A member whose claim it now contradicts (it
@@ -254,22 +249,16 @@ class Hub:
     def dirty(self) -> bool:
         return self._dirty
 
+    @property
+    def version(self) -> int:
+        """The version of the table as published (`commit`)."""
+        return self.published.version
+
     def commit(self) -> bool:
         """Bump the version once per batch of changes; True if it changed."""
         if not self._dirty:
             return False
-        self.version += 1
-        current = {e.public_key: e for e in self.entries()}
-        before = self._published
-        self._deltas[self.version] = (
-            [e for k, e in current.items() if before.get(k) != e],
-            [k for k in before if k not in current],
-        )
-        self._deltas.pop(self.version - KEEP_DELTAS, None)
-        self._published = current
-        self._chunks = None
-        self._encoded = None
-        self._encoded_updates = {}
+        self.published.publish(self.entries())
         self._dirty = False
         return True
 
@@ -283,44 +272,13 @@ class Hub:
         ]
         return [self.me, *own, *relayed]
 
+    # What members are told of the table as published (published.py).
+
     def chunks(self) -> list[TableChunk]:
-        """The table as published at `version`."""
-        if self._chunks is None:
-            self._chunks = chunk_table(self.version, list(self._published.values()))
-        return self._chunks
+        return self.published.chunks()
 
     def encoded_chunks(self) -> list[tuple[int, bytes]]:
-        """`chunks()` as (message type, body): every member asking for the table gets the
-        same bytes, so they are encoded once per version instead of once per request."""
-        if self._encoded is None:
-            self._encoded = [encode(c) for c in self.chunks()]
-        return self._encoded
+        return self.published.encoded_chunks()
 
     def encoded_update(self, held: int) -> list[tuple[int, bytes]]:
-        """What a member holding version `held` of our table needs: nothing, the changes since
-        (one datagram for a join or an endpoint change, instead of the whole table to every
-        member), or the whole table when we no longer have every change since `held`."""
-        if held == self.version:
-            return []
-        steps = range(held + 1, self.version + 1)
-        if held <= 0 or held > self.version or any(v not in self._deltas for v in steps):
-            return self.encoded_chunks()
-        cached = self._encoded_updates.get(held)
-        if cached is None:
-            changed: dict[str, NodeInfo] = {}
-            removed: set[str] = set()
-            for v in steps:
-                upserts, gone = self._deltas[v]
-                for key in gone:
-                    changed.pop(key, None)
-                    removed.add(key)
-                for e in upserts:
-                    changed[e.public_key] = e
-                    removed.discard(e.public_key)
-            chunks = chunk_table(self.version, list(changed.values()), held, tuple(sorted(removed)))
-            if len(chunks) >= len(self.chunks()):
-                cached = self.encoded_chunks()  # a change as big as the table: send the table
-            else:
-                cached = [encode(c) for c in chunks]
-            self._encoded_updates[held] = cached
-        return cached
+        return self.published.encoded_update(held)
