@@ -91,6 +91,7 @@ def _settings(
         masquerade=args.masquerade,
         exit_node=args.exit_node,
         use_exit_node=args.use_exit_node,
+        mode=args.mode,
     )
     if not need_node and peer_file is None and args.name is None and args.wg_ip is None:
         return net, None
@@ -160,6 +161,8 @@ def _summary(net: NetConfig, settings: NodeSettings | None) -> None:
             print("  exit node: offers the mesh its internet access")
         if settings.use_exit_node:
             print(f"  internet through the exit node {settings.use_exit_node}")
+        if settings.mobile:
+            print("  mode mobile: one home, a HELLO per 25 s through the tunnel, direct paths with traffic")
 
 
 def cmd_install(argv: Sequence[str]) -> int:

@@ -175,6 +175,12 @@ def _add_node_options(parser: argparse.ArgumentParser) -> None:
         " with a network CA one whose certificate lists 0.0.0.0/0)",
     )
     add(
+        "--mode",
+        choices=("normal", "mobile"),
+        help="mobile: a data-limited node (a metered link): one small datagram per 25 s to one"
+        " static node when idle, direct paths only while there is traffic",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=DEFAULT_STATE_DIR,

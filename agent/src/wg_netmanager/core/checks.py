@@ -110,6 +110,16 @@ def boolean(value: Any, file: str, fld: str) -> bool:
     return bool(typed(value, bool, "true or false", file, fld))
 
 
+MODES = ("normal", "mobile")
+
+
+def mode(value: Any, file: str, fld: str) -> str:
+    text: str = typed(value, str, "a mode", file, fld)
+    if text not in MODES:
+        raise ConfigError(file, fld, f"unknown mode {text!r} (one of: {', '.join(MODES)})")
+    return text
+
+
 def backend(value: Any, file: str, fld: str) -> str:
     text: str = typed(value, str, "a backend name", file, fld)
     if text not in BACKENDS:

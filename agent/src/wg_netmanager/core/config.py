@@ -75,6 +75,7 @@ class PeerFile:
     masquerade: bool | None = None
     exit_node: bool | None = None
     use_exit_node: str | None = None
+    mode: str | None = None
     source: str = COMMAND_LINE
 
     def field_name(self, attr: str) -> str:
@@ -101,6 +102,7 @@ class NodeSettings:
     masquerade: bool = False  # the mesh reaches them from this node's LAN address
     exit_node: bool = False  # this node offers the mesh its internet access (exits.py)
     use_exit_node: str | None = None  # the exit node whose internet access this node uses
+    mobile: bool = False  # mode mobile: a data-limited node (core/mobile.py)
 
 
 # --- peer.yaml and command line ---
@@ -119,6 +121,7 @@ _PEER_FIELDS: dict[str, tuple[str, str, Callable[[Any, str, str], Any]]] = {
     "masquerade": ("masquerade", "--masquerade", checks.boolean),
     "exit_node": ("exitNode", "--exit-node", checks.boolean),
     "use_exit_node": ("useExitNode", "--use-exit-node", checks.name),
+    "mode": ("mode", "--mode", checks.mode),
 }
 
 
@@ -230,6 +233,9 @@ def node_settings(
     if use_exit is not None and (exit_node or use_exit == name):
         why = "a node that offers an exit uses none" if use_exit != name else "this node itself"
         raise fail("use_exit_node", exit_lay, f"{use_exit}: {why}")
+    mode, mode_lay = pick("mode")
+    if mode == "mobile" and static is not None:
+        raise fail("mode", mode_lay, f"mobile: {name} is a static node in {net.source}")
     return NodeSettings(
         name=name,
         wg_ip=wg_ip,
@@ -248,6 +254,7 @@ def node_settings(
         masquerade=bool(pick("masquerade")[0]),
         exit_node=exit_node,
         use_exit_node=use_exit,
+        mobile=mode == "mobile",
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import fields, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Optional
 
+from ..core import mobile
 from ..core.config import NetConfig, NodeSettings
 from ..core.node import Node, Params, StaticNode
 from .resolver import Resolver
@@ -33,7 +34,7 @@ def statics(net: NetConfig) -> tuple[StaticNode, ...]:
 
 
 def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, cert: bytes) -> Params:
-    return Params(
+    p = Params(
         s.name,
         s.wg_ip,
         net.subnet,
@@ -51,6 +52,7 @@ def params(s: NodeSettings, net: NetConfig, public_key: str, listen_port: int, c
         use_exit=s.use_exit_node,
         masquerade=s.masquerade,
     )
+    return mobile.params(p) if s.mobile else p
 
 
 def apply_reload(
