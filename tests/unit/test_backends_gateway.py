@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from wg_netmanager.backends import gateway as g
+from wg_netmanager.backends import nft
 from wg_netmanager.backends.base import BackendError
 
 LAN = (IPv4Network("192.168.50.0/24"),)
@@ -82,7 +83,7 @@ def test_a_failing_nft_is_an_error_and_tried_again(host: Host) -> None:
 
 
 def test_without_nft(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(g.shutil, "which", lambda _: None)
+    monkeypatch.setattr(nft.shutil, "which", lambda _: None)
     with pytest.raises(BackendError, match="masquerading needs nftables"):
         g.Gateway("wg0")._nft("")
 

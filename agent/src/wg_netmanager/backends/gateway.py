@@ -13,16 +13,13 @@ else's rules are touched).
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 from ipaddress import IPv4Network
 
-from . import netlink
+from . import netlink, nft
 from .base import BackendError
 
 log = logging.getLogger(__name__)
 
-NFT_TIMEOUT = 10.0
 EVERYTHING = IPv4Network("0.0.0.0/0")
 
 
@@ -71,30 +68,16 @@ class Gateway:
             log.warning("%s", exc)
 
     def _ruleset(self, nat: tuple[IPv4Network, ...]) -> str:
-        # Adding the table first makes the delete succeed whether or not it was there: the
-        # whole file is one transaction, so no moment without the rule or with it twice.
-        text = f"table ip {self.table} {{}}\ndelete table ip {self.table}\n"
+        body = ""
         if nat:
             daddr = "" if nat == (EVERYTHING,) else f"ip daddr {{ {', '.join(str(n) for n in nat)} }} "
-            text += (
-                f"table ip {self.table} {{\n"
+            body = (
                 "  chain postrouting {\n"
                 "    type nat hook postrouting priority srcnat; policy accept;\n"
                 f'    iifname "{self.ifname}" oifname != "{self.ifname}" {daddr}masquerade\n'
                 "  }\n"
-                "}\n"
             )
-        return text
+        return nft.replace_table(self.table, body)
 
     def _nft(self, script: str) -> None:
-        nft = shutil.which("nft")
-        if nft is None:
-            raise BackendError("masquerading needs nftables (`nft` not found)")
-        try:
-            res = subprocess.run(
-                [nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=NFT_TIMEOUT
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendError(f"nft: {exc}") from None
-        if res.returncode != 0:
-            raise BackendError(f"nft: {res.stderr.strip() or f'exit {res.returncode}'}")
+        nft.run_script(script, "masquerading")
