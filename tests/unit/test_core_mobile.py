@@ -73,3 +73,34 @@ def test_mobile_params_talk_to_one_home_seldom() -> None:
     p = mobile.params(Params("n", ME, IPv4Network("10.1.0.0/16"), info(9).public_key, 1, 2, ()))
     assert (p.mobile, p.homes, p.idle_heartbeat) == (True, 1, mobile.HELLO_EVERY)
     assert p.static_keepalive > p.idle_heartbeat  # the keepalive never fires while HELLOs go
+
+
+NET = {
+    "network": {"sharedKey": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "subnet": "10.1.1.0/24"},
+    "peers": {"beta": {"wgIp": "10.1.1.2", "endPoint": "198.51.100.2:50000"}},
+}
+
+
+def test_mode_mobile_in_peer_yaml_or_on_the_command_line_and_never_for_a_static_node() -> None:
+    from wg_netmanager.core.config import (
+        ConfigError,
+        node_settings,
+        parse_net,
+        parse_peer_file,
+        peer_overrides,
+    )
+    from wg_netmanager.io.reconfig import params
+
+    net = parse_net(NET, "net.yaml")
+    phone = parse_peer_file({"name": "phone", "wgIp": "10.1.1.9", "mode": "mobile"}, "peer.yaml")
+    s = node_settings(net, phone)
+    assert s.mobile
+    assert not node_settings(net, phone, peer_overrides(mode="normal")).mobile  # the command line wins
+    p = params(s, net, info(9).public_key, 50000, b"")
+    assert (p.mobile, p.homes, p.idle_heartbeat) == (True, 1, mobile.HELLO_EVERY)
+    with pytest.raises(
+        ConfigError, match=r"peer.yaml: mode: unknown mode 'phone' \(one of: normal, mobile\)"
+    ):
+        parse_peer_file({"name": "phone", "wgIp": "10.1.1.9", "mode": "phone"}, "peer.yaml")
+    with pytest.raises(ConfigError, match="--mode: mobile: beta is a static node in net.yaml"):
+        node_settings(net, None, peer_overrides(name="beta", mode="mobile"))

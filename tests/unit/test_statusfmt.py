@@ -159,3 +159,13 @@ def test_render_leaves_as_a_second_table() -> None:
     assert lines[at + 2].split() == phone
     assert lines[at + 3].split() == ["tablet", "10.1.1.51", "none", "-", "-", "never", "-", "-"]
     assert "leaves:" not in render(DOC, NOW)
+
+
+def test_render_mobile_mode() -> None:
+    doc = {**DOC, "mobile": {"active": ["charlie"]}}
+    assert (
+        "  mode mobile: direct paths only with traffic (now with: charlie)" in render(doc, NOW).splitlines()
+    )
+    doc = {**DOC, "mobile": {"active": []}}
+    assert "  mode mobile: direct paths only with traffic (now with: none)" in render(doc, NOW).splitlines()
+    assert not any("mode mobile" in line for line in render({**DOC, "mobile": None}, NOW).splitlines())

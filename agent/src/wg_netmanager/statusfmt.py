@@ -80,6 +80,9 @@ def _header(doc: dict[str, Any]) -> list[str]:
     if exit_node.get("uses"):
         state = "in use" if exit_node.get("active") else "not reached: own default route"
         lines.append(f"  internet through exit node {exit_node['uses']} ({state})")
+    if doc.get("mobile") is not None:
+        active = ", ".join(map(str, _mapping(doc["mobile"]).get("active") or [])) or "none"
+        lines.append(f"  mode mobile: direct paths only with traffic (now with: {active})")
     return lines + _faults(doc)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Optional
 
 from .nodeinfo import MAX_WISHES, NodeInfo
 
@@ -67,3 +67,14 @@ def may_probe(mobile: bool, own_ip: IPv4Address, active: Collection[IPv4Address]
     if mobile and peer.wg_ip not in active:
         return False
     return not peer.mobile or own_ip in peer.wishes
+
+
+def status(
+    p: Params, wishes: tuple[IPv4Address, ...], view: Mapping[str, NodeInfo]
+) -> Optional[dict[str, Any]]:
+    """The status document's "mobile" (None: not a mobile node): the peers it has traffic
+    with and would have direct paths to, by name."""
+    if not p.mobile:
+        return None
+    names = {info.wg_ip: info.name for info in view.values()}
+    return {"active": [names.get(ip, str(ip)) for ip in wishes]}

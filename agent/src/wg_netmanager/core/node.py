@@ -330,6 +330,7 @@ class Node:
             self.p, self.belief.trust.mode, self.codec, self.drops, peers, self.view, self.links, now
         )
         doc.update(self.reach.status(self, route, peers, now + self.belief.wall_offset))
+        doc["mobile"] = mobile.status(self.p, self.wishes, self.view)
         return doc
 
     # --- internals --------------------------------------------------------------------------

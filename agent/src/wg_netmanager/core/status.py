@@ -101,6 +101,7 @@ def status_document(
                 "address": link.address,
                 "up": link.alive(now, params.hub_timeout),
             }
+            | ({"tunneled": True} if link.tunneled else {})  # a mobile node's HELLOs (mobile.py)
             for name, link in sorted(links.items())
         },
         "peers": peers,

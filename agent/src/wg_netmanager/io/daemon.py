@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import random
 import signal
 import socket
@@ -30,6 +31,7 @@ from ipaddress import IPv4Interface
 from typing import Any, Callable, Optional
 
 from ..backends import BackendError, select_backend
+from ..backends.activity import Activity
 from ..backends.base import EXIT_MARK
 from ..backends.existing import ExistingBackend
 from ..core.checks import ConfigError
@@ -57,6 +59,7 @@ LOCALS_EVERY = 1.0  # without address events from the kernel (Backend.address_ev
 LOCALS_SAFETY = 30.0  # with them: a look now and then all the same
 READ_BATCH = 256  # datagrams read per wakeup before the loop does anything else
 STALL_WARNING = 1.0  # seconds a wakeup may come late before we say so
+ACTIVE_EVERY = 1.0  # a mobile node reads which peers it has traffic with (backends/activity.py)
 
 
 # Reads net.yaml and peer.yaml again (the shell's, for SIGHUP).
@@ -86,6 +89,7 @@ class Agent:
         sock_path = status_socket.socket_path(settings.run_dir, settings.interface)
         self.status_server = status_socket.StatusServer(sock_path, self.status)
         self.plane: Optional[DataPlane] = None  # once the interface is up
+        self.activity: Optional[Activity] = None  # a mobile node: which peers have traffic
 
     async def run(self) -> int:
         """Whatever shows that another agent runs for this interface comes first, before the
@@ -142,6 +146,8 @@ class Agent:
                 self.net.previous_key,
             )
             self.plane = DataPlane(self.backend, iface, self._bk)
+            if s.mobile:
+                await self._start_activity()
             assert self.sock is not None
             loop.add_reader(self.sock.fileno(), self._readable)
             reading = True
@@ -174,8 +180,27 @@ class Agent:
                 loop.remove_reader(self.bell.fileno())
                 self.bell.close()
             await self.resolver.close()
+            if self.activity is not None:
+                await self._bk(self.activity.close)
             await self._bk(self.backend.down)
         return 1 if self.plane is not None and self.plane.gave_up is not None else 0
+
+    async def _start_activity(self) -> None:
+        self.activity = Activity(self.settings.interface, self.net.subnet)
+        try:
+            await self._bk(self.activity.start)
+        except BackendError as exc:
+            log.warning("%s: no direct paths will be tried, all traffic goes through the home", exc)
+            self.activity = None
+
+    async def _read_activity(self) -> None:
+        assert self.node is not None and self.activity is not None
+        try:
+            self.node.set_active(await self._bk(self.activity.read))
+            self._poke()
+        except BackendError as exc:
+            assert self.plane is not None
+            self.plane.failed("reading the peers with traffic", exc, time.monotonic())
 
     async def _bk(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -235,6 +260,8 @@ class Agent:
         apply: Optional[asyncio.Future[Any]] = None
         locals_: Optional[asyncio.Future[Any]] = None
         repair: Optional[asyncio.Future[Any]] = None
+        active: Optional[asyncio.Future[Any]] = None
+        next_active = 0.0 if self.activity is not None else math.inf
         restores = plane.restores
         while not self.stop.is_set():
             now = time.monotonic()
@@ -261,6 +288,9 @@ class Agent:
             if now >= next_stats and _idle(stats) and plane.up:
                 next_stats = now + (STATS_EVERY if self.node.busy(now) else STATS_IDLE)
                 stats = asyncio.ensure_future(self._read_stats())
+            if now >= next_active and _idle(active):
+                next_active = now + ACTIVE_EVERY
+                active = asyncio.ensure_future(self._read_activity())
             self.node.tick(now)
             self._flush()
             desired = self.node.desired(now)
@@ -273,7 +303,12 @@ class Agent:
             ):
                 apply = asyncio.ensure_future(self._apply(desired))
             wake_at = min(
-                self.node.next_deadline(now), next_stats, next_locals, plane.next_due(now), now + MAX_SLEEP
+                self.node.next_deadline(now),
+                next_stats,
+                next_locals,
+                next_active,
+                plane.next_due(now),
+                now + MAX_SLEEP,
             )
             try:
                 await asyncio.wait_for(self.wake.wait(), max(wake_at - time.monotonic(), MIN_SLEEP))
@@ -282,7 +317,7 @@ class Agent:
                 if lag > STALL_WARNING:
                     log.warning("the agent's loop woke %.1f s late (is the host overloaded?)", lag)
             self.wake.clear()
-        for task in (stats, apply, locals_, repair):
+        for task in (stats, apply, locals_, repair, active):
             if task is not None:
                 await asyncio.wait([task])
 
