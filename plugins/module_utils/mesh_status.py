@@ -101,6 +101,8 @@ def summarize(status: dict[str, Any]) -> dict[str, Any]:
         "subnets": subnets_of(status),
         "leaves": leaves_of(status),
         "exit_node": exit_node_of(status),
+        # False for an agent older than mobile nodes, which are never mobile.
+        "mobile": status.get("mobile") is True,
     }
 
 
@@ -151,6 +153,7 @@ NOT_RUNNING = {
     "subnets": {"own": [], "routes": {}, "refused": []},
     "leaves": {},
     "exit_node": {"offers": False, "uses": None, "active": False},
+    "mobile": False,
 }
 
 

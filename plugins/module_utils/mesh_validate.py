@@ -27,6 +27,8 @@ VAR_INTERFACE = "wg_interface"
 VAR_SUBNETS = "wg_subnets"
 VAR_EXIT = "wg_exit_node"
 VAR_USE_EXIT = "wg_use_exit_node"
+VAR_MODE = "wg_mode"
+MODES = ("normal", "mobile")  # the agent's (peer.yaml mode)
 MAX_SUBNETS = 8  # the agent's limit (peer.yaml subnets)
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -230,6 +232,14 @@ def _check_node(
         found.append(f"{VAR_USE_EXIT} {use_exit}: {why}")
         use_exit = None
 
+    mode = "normal" if _blank(node.get("mode")) else str(node["mode"]).strip()
+    if mode not in MODES:
+        found.append(f"{VAR_MODE} {mode!r} is not one of {', '.join(MODES)}")
+        mode = "normal"
+    elif mode == "mobile" and endpoint is not None:
+        # The agent's config check refuses it, so the node would not start.
+        found.append(f"{VAR_MODE} mobile: a node with {VAR_ENDPOINT} is a static node and cannot be mobile")
+
     problems.extend(f"host {host}: {text}" for text in found if text)
     return {
         "host": host,
@@ -242,6 +252,7 @@ def _check_node(
         "subnets": [str(n) for n in subnets],
         "exit_node": exit_node,
         "use_exit_node": use_exit,
+        "mode": mode,
     }
 
 

@@ -153,6 +153,13 @@ exit_node:
     offers: false
     uses: beta
     active: true
+mobile:
+  description:
+    - Whether the node is a data-limited mobile node (peer.yaml C(mode=mobile), inventory variable
+      C(wg_mode)); V(false) when the agent is not running or predates mobile nodes.
+  returned: always
+  type: bool
+  sample: false
 socket:
   description: The socket that was read.
   returned: always

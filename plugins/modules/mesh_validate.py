@@ -17,8 +17,9 @@ description:
   - Checks that O(subnet) is an IPv4 CIDR; that each node has a C(wg_ip) inside the subnet
     which is neither its network nor its broadcast address; that addresses, names, inventory
     hosts and static endpoints are unique; that static endpoints are C(host-or-ip:port);
-    that admin ports are valid ports; that at least one node has a static endpoint; and that
-    each C(wg_use_exit_node) names an exit node the agents accept.
+    that admin ports are valid ports; that at least one node has a static endpoint; that
+    each C(wg_use_exit_node) names an exit node the agents accept; and that no static node is
+    mobile (C(wg_mode)).
   - On success returns the C(peers) mapping of C(net.yaml) (the static nodes) and the nodes
     normalised (defaults filled in).
   - With O(leaves), checks the agent-less peers too (inventory group C(wg_leaves)), each one's
@@ -100,6 +101,13 @@ options:
             C(wg_use_exit_node)). It must name another node with O(nodes[].exit_node), a static one
             unless O(ca); a node that is an exit uses none.
         type: str
+      mode:
+        description:
+          - V(mobile) for a data-limited node (inventory variable C(wg_mode), peer.yaml C(mode)).
+          - A static node (with O(nodes[].static_endpoint)) cannot be mobile; the agent would refuse it.
+        type: str
+        choices: [normal, mobile]
+        default: normal
   ca:
     description:
       - The mesh has a network CA (inventory variable C(wg_ca_enabled)). Without one only a static
@@ -244,6 +252,10 @@ nodes:
       description: The exit node whose internet access it uses, or null.
       type: str
       returned: always
+    mode:
+      description: V(normal), or V(mobile) for a data-limited node.
+      type: str
+      returned: always
   sample:
     - host: alpha
       name: alpha
@@ -255,6 +267,7 @@ nodes:
       subnets: []
       exit_node: false
       use_exit_node: null
+      mode: normal
 leaves:
   description: The leaves, normalised, in the order given.
   returned: success
@@ -341,6 +354,7 @@ def main() -> None:
         "subnets": {"type": "list", "elements": "str", "default": []},
         "exit_node": {"type": "bool", "default": False},
         "use_exit_node": {"type": "str"},
+        "mode": {"type": "str", "choices": ["normal", "mobile"], "default": "normal"},
     }
     leaf_spec = {
         "host": {"type": "str", "required": True},

@@ -127,6 +127,12 @@ def test_summarize_leaves_and_exit_node() -> None:
     assert set(ms.NOT_RUNNING) == set(summary)  # a host without agent reports the same keys
 
 
+def test_summarize_mobile() -> None:
+    assert ms.summarize({"peers": [], "mobile": True})["mobile"] is True
+    assert ms.summarize({"peers": [], "mobile": False})["mobile"] is False
+    assert ms.summarize({"peers": []})["mobile"] is False  # an agent from before mobile nodes
+
+
 @pytest.mark.parametrize(
     ("paths", "converged"),
     [(["static", "nat"], True), (["static", "none"], False), ([], False)],

@@ -9,6 +9,7 @@ from ansible_collections.wg_netmanager.mesh.plugins.module_utils import (
     mesh_validate as mv,
 )
 
+from wg_netmanager.core import checks as agent_checks
 from wg_netmanager.core import config as agent_config
 
 SUBNET = "10.1.1.0/24"
@@ -62,6 +63,7 @@ def test_valid_mesh_gives_static_peers_and_normalised_nodes() -> None:
         "subnets": [],
         "exit_node": False,
         "use_exit_node": None,
+        "mode": "normal",
     }
 
 
@@ -327,4 +329,37 @@ def test_with_a_ca_any_node_may_be_the_exit_and_an_exit_uses_none() -> None:
     nodes[3]["use_exit_node"] = "alpha"
     assert mv.validate_mesh(SUBNET, nodes, ca=True)["problems"] == [
         "host delta: wg_use_exit_node alpha: a node with wg_exit_node uses none"
+    ]
+
+
+def test_a_mobile_node_is_kept_and_a_static_one_is_refused() -> None:
+    assert mv.MODES == agent_checks.MODES
+    nodes = good_nodes()
+    nodes[0]["mode"] = "mobile"
+    nodes[2]["mode"] = "normal"
+    result = mv.validate_mesh(SUBNET, nodes)
+    assert result["problems"] == []
+    assert [n["mode"] for n in result["nodes"]] == ["mobile", "normal", "normal"]
+    nodes[1]["mode"] = "mobile"
+    assert problems(SUBNET, nodes) == [
+        "host beta: wg_mode mobile: a node with wg_static_endpoint is a static node and cannot be mobile"
+    ]
+
+
+def test_unknown_mode() -> None:
+    nodes = good_nodes()
+    nodes[0]["mode"] = "metered"
+    assert problems(SUBNET, nodes) == ["host alpha: wg_mode 'metered' is not one of normal, mobile"]
+
+
+def test_module_takes_mode(run_adhoc: Any) -> None:
+    nodes = good_nodes()
+    nodes[0]["mode"] = "mobile"
+    result, _ = run_adhoc("wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": nodes})
+    assert not result.get("failed"), result
+    assert [n["mode"] for n in result["nodes"]] == ["mobile", "normal", "normal"]
+    nodes[1]["mode"] = "mobile"
+    result, _ = run_adhoc("wg_netmanager.mesh.mesh_validate", {"subnet": SUBNET, "nodes": nodes})
+    assert result["problems"] == [
+        "host beta: wg_mode mobile: a node with wg_static_endpoint is a static node and cannot be mobile"
     ]

@@ -50,6 +50,7 @@ HOSTS = {
         wg_masquerade=True,
         wg_use_exit_node="alpine-static",
     ),
+    "debian-mobile": _facts("Debian", "Debian", "systemd", wg_backend="wireguard-go", wg_mode="mobile"),
     "debian-py38": _facts(
         "Debian",
         "Debian",
@@ -231,6 +232,14 @@ def test_peer_yaml_of_a_subnet_gateway(rendered: tuple[dict[str, Any], Path]) ->
     assert peer["useExitNode"] == "alpine-static" and "exitNode" not in peer
     plain = yaml.safe_load((out / "debian-peer.yaml").read_text())
     assert not {"subnets", "masquerade", "exitNode", "useExitNode"} & set(plain)
+
+
+def test_peer_yaml_of_a_mobile_node(rendered: tuple[dict[str, Any], Path]) -> None:
+    out = rendered[1]
+    assert yaml.safe_load((out / "debian-mobile-peer.yaml").read_text())["mode"] == "mobile"
+    # A normal node's peer.yaml has no mode line at all (it reads as it did before modes).
+    plain = (out / "debian-peer.yaml").read_text()
+    assert not [line for line in plain.splitlines() if line.startswith("mode:")]
 
 
 def test_systemd_unit_is_hardened(rendered: tuple[dict[str, Any], Path]) -> None:
