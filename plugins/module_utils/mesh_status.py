@@ -101,8 +101,9 @@ def summarize(status: dict[str, Any]) -> dict[str, Any]:
         "subnets": subnets_of(status),
         "leaves": leaves_of(status),
         "exit_node": exit_node_of(status),
-        # False for an agent older than mobile nodes, which are never mobile.
-        "mobile": status.get("mobile") is True,
+        # The agent's "mobile" is {"active": [names]} for a mobile node, null (or absent, from an
+        # agent older than mobile nodes) for the others.
+        "mobile": isinstance(status.get("mobile"), dict),
     }
 
 

@@ -128,8 +128,8 @@ def test_summarize_leaves_and_exit_node() -> None:
 
 
 def test_summarize_mobile() -> None:
-    assert ms.summarize({"peers": [], "mobile": True})["mobile"] is True
-    assert ms.summarize({"peers": [], "mobile": False})["mobile"] is False
+    assert ms.summarize({"peers": [], "mobile": {"active": ["charlie"]}})["mobile"] is True
+    assert ms.summarize({"peers": [], "mobile": None})["mobile"] is False
     assert ms.summarize({"peers": []})["mobile"] is False  # an agent from before mobile nodes
 
 
