@@ -5,9 +5,10 @@ LAN it shares with charlie (normal); alpha is the public VPS behind its own fire
 
     .venv/bin/python bench/idle.py [--window 600] [--tries 5] [--no-nebula]
 
-Root only (lab namespaces). Idle traffic: eth0 datagrams and bytes each way over `--window`
-seconds of a settled mesh with no traffic in the tunnels, scaled to one hour (WireGuard's
-keepalives and handshakes included: all the node's UDP). First packet to direct: from a quiet
+Root only (lab namespaces). Idle traffic: the UDP datagrams and bytes (IP headers included)
+each way on the node's underlay, counted by an nftables counter over `--window` seconds of a
+settled mesh with no traffic in the tunnels, scaled to one hour: all of the node's UDP,
+WireGuard's keepalives and handshakes included; ARP is not counted. First packet to direct: from a quiet
 pair (both sides through beta), `ping -i 0.2` from delta starts; the clock stops when both
 statuses show the direct path (`lan` to charlie, `nat` to alpha) and a reply comes back at
 TTL 64. Then the ping stops, and the time until both sides are back through beta is the
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import subprocess
@@ -45,24 +45,30 @@ class MobileMesh(Mesh):
         return super().command(host, wg_ip) + (["--mode", "mobile"] if host == MOBILE else [])
 
 
-def eth0(lab: Lab, host: str) -> list[int]:
-    """[datagrams sent, bytes, received, bytes] on the host's underlay interface."""
-    r = subprocess.run(
-        ["ip", "-n", lab.host(host).netns, "-s", "-j", "link", "show", "eth0"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    st = json.loads(r.stdout)[0]["stats64"]
-    return [st["tx"]["packets"], st["tx"]["bytes"], st["rx"]["packets"], st["rx"]["bytes"]]
+METER = (  # UDP on the underlay only: not ARP, not what rides inside the tunnel
+    "table ip wgnm_meter {\n"
+    "  chain o { type filter hook output priority 0; policy accept;"
+    ' oifname "eth0" meta l4proto udp counter; }\n'
+    "  chain i { type filter hook input priority 0; policy accept;"
+    ' iifname "eth0" meta l4proto udp counter; }\n'
+    "}\n"
+)
+
+
+def udp(lab: Lab, host: str) -> list[int]:
+    """[datagrams sent, bytes, received, bytes] on the host's underlay since the meter went on
+    (IP and UDP headers included in the bytes)."""
+    out = lab.host(host).run(["nft", "list", "table", "ip", "wgnm_meter"]).stdout
+    return [int(w) for line in out.splitlines() if "counter" in line for w in line.split()[-3::2]]
 
 
 def per_hour(lab: Lab, hosts: list[str], window: float) -> dict[str, list[float]]:
-    before = {h: eth0(lab, h) for h in hosts}
+    for h in hosts:
+        lab.host(h).run(["nft", "-f", "-"], input=METER)
     t0 = time.monotonic()
     time.sleep(window)  # the measuring window
     dt = time.monotonic() - t0
-    return {h: [(b - a) * 3600 / dt for a, b in zip(before[h], eth0(lab, h))] for h in hosts}
+    return {h: [v * 3600 / dt for v in udp(lab, h)] for h in hosts}
 
 
 def path_of(lab: Lab, host: str, peer: str) -> Optional[str]:
@@ -147,7 +153,7 @@ def main(argv: list[str]) -> int:
     if neb is not None:
         rows.append(("Nebula node (charlie)", neb[NORMAL]))
     mobile = ours["idle"][MOBILE]
-    print(f"\nidle traffic per hour, eth0 (window {args.window:.0f} s, scaled)")
+    print(f"\nidle UDP per hour on the underlay (window {args.window:.0f} s, scaled)")
     print("| node | datagrams sent | bytes sent | datagrams received | bytes received | sent vs mobile |")
     print("|---|---|---|---|---|---|")
     for name, v in rows:
